@@ -1,0 +1,578 @@
+//! The core's decisions, tested once, through the real shipper with a fake Transport, Timer and
+//! Clock on virtual time.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt;
+
+use super::config::Config;
+use super::queue::PushError;
+use super::shipper::{Shipper, ShipperSettings};
+use super::traits::{Clock, Codec, Request, Response, Timer, Transport, TransportError};
+use super::Shared;
+
+/// 2023-11-14T22:13:20Z
+const BASE_NANOS: i64 = 1_700_000_000 * 1_000_000_000;
+
+#[derive(Debug, Clone)]
+enum Reply {
+    Status(u16, Option<&'static str>, &'static str),
+    Fail,
+    Hang,
+}
+
+#[derive(Debug, Clone)]
+struct Sent {
+    at: Duration,
+    body: Vec<u8>,
+    batch_id: String,
+    content_encoding: Option<&'static str>,
+    orig_content_length: Option<usize>,
+    headers: Vec<(String, String)>,
+}
+
+impl Sent {
+    fn entries(&self) -> Vec<serde_json::Value> {
+        assert_eq!(self.content_encoding, None, "test bodies are plain");
+        serde_json::from_slice(&self.body).expect("body is a JSON array")
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.entries()
+            .iter()
+            .map(|e| e["text"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct World {
+    now: Cell<Duration>,
+    sleepers: RefCell<Vec<(Duration, Waker)>>,
+    script: RefCell<VecDeque<Reply>>,
+    sent: RefCell<Vec<Sent>>,
+}
+
+#[derive(Clone, Default)]
+struct Fake(Rc<World>);
+
+struct Sleep {
+    world: Rc<World>,
+    deadline: Duration,
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.world.now.get() >= self.deadline {
+            return Poll::Ready(());
+        }
+        self.world
+            .sleepers
+            .borrow_mut()
+            .push((self.deadline, cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+impl Timer for Fake {
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
+        Sleep {
+            world: self.0.clone(),
+            deadline: self.0.now.get() + duration,
+        }
+    }
+}
+
+impl Clock for Fake {
+    fn unix_nanos(&self) -> i64 {
+        BASE_NANOS + self.0.now.get().as_nanos() as i64
+    }
+}
+
+impl Transport for Fake {
+    fn send<'a>(
+        &'a self,
+        request: Request<'a>,
+    ) -> impl Future<Output = Result<Response, TransportError>> + 'a {
+        self.0.sent.borrow_mut().push(Sent {
+            at: self.0.now.get(),
+            body: request.body.to_vec(),
+            batch_id: request.batch_id.to_owned(),
+            content_encoding: request.content_encoding,
+            orig_content_length: request.orig_content_length,
+            headers: request.headers.to_vec(),
+        });
+        let reply = self
+            .0
+            .script
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or(Reply::Status(200, None, ""));
+        async move {
+            match reply {
+                Reply::Status(status, retry_after, body) => Ok(Response {
+                    status,
+                    retry_after: retry_after.map(str::to_owned),
+                    body_prefix: body.as_bytes().to_vec(),
+                }),
+                Reply::Fail => Err(TransportError {
+                    timed_out: false,
+                    message: "connection reset".into(),
+                }),
+                Reply::Hang => std::future::pending().await,
+            }
+        }
+    }
+
+    fn compress<'a>(
+        &'a self,
+        codec: Codec,
+        body: &'a [u8],
+    ) -> impl Future<Output = Option<Vec<u8>>> + 'a {
+        // A stand-in codec: halves the body, so the size rule can be checked.
+        std::future::ready((codec == Codec::Zstd).then(|| body[..body.len() / 2].to_vec()))
+    }
+
+    fn preferred_codec(&self) -> Option<Codec> {
+        Some(Codec::Zstd)
+    }
+}
+
+struct Harness {
+    fake: Fake,
+    pool: LocalPool,
+    shared: Arc<Shared>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Harness {
+    /// A logger with `extra` JSON configuration members, on virtual time, compression off unless asked.
+    fn new(extra: &str) -> Harness {
+        let mut json: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+            r#"{"base_url":"http://collector.test","collection":"core.test","skip_client_time":true,"compression":"none"}"#,
+        )
+        .unwrap();
+        json.extend(
+            serde_json::from_str::<serde_json::Map<_, _>>(&format!("{{{extra}}}")).unwrap(),
+        );
+        let config = Config::from_json(&serde_json::Value::Object(json).to_string()).unwrap();
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        let shared = Shared::new(
+            &config,
+            42,
+            None,
+            Arc::new(move |m: &str| sink.lock().unwrap().push(m.to_owned())),
+        );
+        let fake = Fake::default();
+        let settings = ShipperSettings {
+            url: "http://collector.test/c/core.test/id".into(),
+            headers: config
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            compression: config.compression,
+            flush_delay: Duration::from_millis(config.flush_delay_ms),
+            request_timeout: Duration::from_millis(config.request_timeout_ms),
+            retry_initial: Duration::from_millis(config.retry_initial_ms),
+            retry_max: Duration::from_millis(config.retry_max_ms),
+            max_batch_bytes: config.max_batch_bytes(),
+            seed: 1,
+        };
+        let shipper = Shipper::new(
+            shared.clone(),
+            fake.clone(),
+            fake.clone(),
+            fake.clone(),
+            settings,
+        );
+        let pool = LocalPool::new();
+        pool.spawner().spawn_local(shipper.run()).unwrap();
+        let mut h = Harness {
+            fake,
+            pool,
+            shared,
+            errors,
+        };
+        h.pool.run_until_stalled();
+        h
+    }
+
+    fn script(&self, replies: &[Reply]) {
+        self.fake
+            .0
+            .script
+            .borrow_mut()
+            .extend(replies.iter().cloned());
+    }
+
+    fn write(&mut self, text: &str) -> Result<(), PushError> {
+        let result = self.shared.write(text.as_bytes(), self.fake.unix_nanos());
+        self.pool.run_until_stalled();
+        result
+    }
+
+    /// Advances virtual time by `by`, stopping at each timer deadline on the way.
+    fn advance(&mut self, by: Duration) {
+        let target = self.fake.0.now.get() + by;
+        loop {
+            self.pool.run_until_stalled();
+            let next = self
+                .fake
+                .0
+                .sleepers
+                .borrow()
+                .iter()
+                .map(|(d, _)| *d)
+                .filter(|d| *d <= target)
+                .min();
+            let Some(next) = next else { break };
+            self.fake.0.now.set(next.max(self.fake.0.now.get()));
+            let due: Vec<Waker> = {
+                let mut sleepers = self.fake.0.sleepers.borrow_mut();
+                let (due, rest) = sleepers.drain(..).partition(|(d, _)| *d <= next);
+                *sleepers = rest;
+                due.into_iter().map(|(_, w)| w).collect()
+            };
+            due.into_iter().for_each(Waker::wake);
+        }
+        self.fake.0.now.set(target);
+        self.pool.run_until_stalled();
+    }
+
+    fn sent(&self) -> Vec<Sent> {
+        self.fake.0.sent.borrow().clone()
+    }
+
+    fn stats_balance(&self) {
+        let s = self.shared.queue.stats();
+        let queued = self.shared.queue.unsettled();
+        assert_eq!(
+            s.written,
+            s.uploaded + s.dropped + s.rejected + queued,
+            "{s:?}"
+        );
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn the_first_write_arms_the_flush_delay_and_later_writes_do_not_rearm_it() {
+    let mut h = Harness::new("");
+    h.write("one").unwrap();
+    h.advance(ms(1500));
+    h.write("two").unwrap();
+    h.advance(ms(499));
+    assert!(h.sent().is_empty(), "nothing before the delay");
+    h.advance(ms(1));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].at, ms(2000));
+    assert_eq!(sent[0].texts(), ["one", "two"]);
+    assert_eq!(sent[0].body, b"[{\"text\":\"one\"}\n,{\"text\":\"two\"}\n]");
+    h.advance(ms(500));
+    h.write("three").unwrap();
+    h.advance(ms(2000));
+    assert_eq!(h.sent()[1].at, ms(4500));
+    assert_eq!(h.shared.queue.stats().uploaded, 3);
+}
+
+#[test]
+fn flush_delay_zero_uploads_at_once_and_flush_skips_the_delay() {
+    let mut h = Harness::new(r#""flush_delay_ms":0"#);
+    h.write("now").unwrap();
+    assert_eq!(h.sent().len(), 1);
+    assert_eq!(h.sent()[0].at, Duration::ZERO);
+
+    let mut h = Harness::new("");
+    h.write("a").unwrap();
+    let target = h.shared.queue.request_flush();
+    h.pool.run_until_stalled();
+    assert_eq!(h.sent().len(), 1);
+    assert!(h.shared.queue.is_settled(target));
+}
+
+#[test]
+fn a_full_batch_goes_without_waiting_and_batches_stop_growing_at_max_batch_bytes() {
+    let mut h = Harness::new(r#""max_batch_bytes":1024"#);
+    let line = "x".repeat(90);
+    for _ in 0..30 {
+        h.write(&line).unwrap();
+    }
+    let sent = h.sent();
+    assert!(!sent.is_empty(), "a full queue is urgent");
+    for s in &sent {
+        assert!(s.body.len() < 1024 + 120, "{}", s.body.len());
+        assert!(s.body.len() >= 1024);
+    }
+    h.advance(ms(2000));
+    let total: usize = h.sent().iter().map(|s| s.texts().len()).sum();
+    assert_eq!(total, 30);
+}
+
+#[test]
+fn retries_back_off_exponentially_with_full_jitter_and_keep_the_batch_id() {
+    let mut h = Harness::new(r#""flush_delay_ms":0,"retry_initial_ms":1000,"retry_max_ms":60000"#);
+    h.script(&[
+        Reply::Status(500, None, ""),
+        Reply::Fail,
+        Reply::Status(502, None, ""),
+        Reply::Status(503, None, ""),
+    ]);
+    h.write("retry me").unwrap();
+    h.advance(Duration::from_secs(120));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 5);
+    for (i, pair) in sent.windows(2).enumerate() {
+        let delay = pair[1].at - pair[0].at;
+        assert!(delay <= ms(1000 << i), "attempt {i}: {delay:?}");
+        assert_eq!(pair[0].batch_id, pair[1].batch_id);
+        assert_eq!(pair[0].body, pair[1].body);
+    }
+    let s = h.shared.queue.stats();
+    assert_eq!((s.retries, s.uploaded, s.rejected), (4, 1, 0));
+}
+
+#[test]
+fn retry_after_is_respected_in_both_forms_and_capped() {
+    let mut h = Harness::new(r#""flush_delay_ms":0"#);
+    let date = "Tue, 14 Nov 2023 22:13:30 GMT"; // BASE + 10 s
+    h.script(&[
+        Reply::Status(503, Some("7"), ""),
+        Reply::Status(429, Some(date), ""),
+        Reply::Status(503, Some("99999"), ""),
+    ]);
+    h.write("x").unwrap();
+    h.advance(Duration::from_secs(400));
+    let at: Vec<Duration> = h.sent().iter().map(|s| s.at).collect();
+    assert_eq!(
+        at,
+        [
+            Duration::ZERO,
+            Duration::from_secs(7),
+            Duration::from_secs(10),
+            Duration::from_secs(310)
+        ]
+    );
+}
+
+#[test]
+fn a_hanging_server_times_out_each_attempt() {
+    let mut h = Harness::new(
+        r#""flush_delay_ms":0,"request_timeout_ms":5000,"retry_initial_ms":1,"retry_max_ms":1"#,
+    );
+    h.script(&[Reply::Hang]);
+    h.write("x").unwrap();
+    h.advance(ms(4999));
+    assert_eq!(h.sent().len(), 1);
+    h.advance(ms(2));
+    assert_eq!(h.sent().len(), 2);
+    assert_eq!(h.shared.queue.stats().uploaded, 1);
+}
+
+#[test]
+fn status_413_splits_in_halves_and_a_single_entry_is_rejected() {
+    let mut h = Harness::new("");
+    h.script(&[
+        Reply::Status(413, None, ""),
+        Reply::Status(413, None, ""),
+        Reply::Status(413, None, ""),
+    ]);
+    for text in ["a", "b", "c", "d"] {
+        h.write(text).unwrap();
+    }
+    h.advance(ms(2000));
+    let sent = h.sent();
+    let texts: Vec<Vec<String>> = sent.iter().map(Sent::texts).collect();
+    assert_eq!(
+        texts,
+        [
+            vec!["a", "b", "c", "d"],
+            vec!["a", "b"],
+            vec!["a"],
+            vec!["b"],
+            vec!["c", "d"]
+        ]
+    );
+    let ids: std::collections::HashSet<&str> = sent.iter().map(|s| s.batch_id.as_str()).collect();
+    assert_eq!(ids.len(), 5, "each half is a new batch");
+    let s = h.shared.queue.stats();
+    assert_eq!((s.uploaded, s.rejected, s.retries), (3, 1, 0));
+    h.stats_balance();
+}
+
+#[test]
+fn other_4xx_rejects_the_batch_once_and_reports_it() {
+    let mut h = Harness::new("");
+    h.script(&[
+        Reply::Status(400, None, "bad entry"),
+        Reply::Status(400, None, "bad entry"),
+    ]);
+    h.write("poison").unwrap();
+    h.advance(ms(2000));
+    h.write("poison 2").unwrap();
+    h.advance(ms(2000));
+    h.write("fine").unwrap();
+    h.advance(ms(2000));
+    assert_eq!(h.sent().len(), 3, "no retry of a rejected batch");
+    let s = h.shared.queue.stats();
+    assert_eq!((s.uploaded, s.rejected, s.retries), (1, 2, 0));
+    let errors = h.errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 1, "reported once: {errors:?}");
+    assert!(
+        errors[0].contains("400") && errors[0].contains("bad entry"),
+        "{errors:?}"
+    );
+    assert_eq!(h.shared.last_error().as_deref(), Some(errors[0].as_str()));
+}
+
+#[test]
+fn drop_oldest_counts_exactly_and_the_next_upload_says_so() {
+    let mut h =
+        Harness::new(r#""max_batch_bytes":1024,"buffer_bytes":2048,"flush_delay_ms":60000"#);
+    h.script(&[Reply::Hang]);
+    h.write("first").unwrap();
+    h.shared.queue.request_flush();
+    h.pool.run_until_stalled();
+    assert_eq!(h.sent().len(), 1, "the first batch is in flight, hanging");
+    // Each 100-byte write takes 121 bytes of queue; what does not fit pushes out the oldest.
+    let line = |i: usize| format!("{i:03}{}", "y".repeat(97));
+    for i in 0..100 {
+        h.write(&line(i)).unwrap();
+    }
+    let s = h.shared.queue.stats();
+    assert!(s.queued_bytes <= 2048, "{s:?}");
+    let in_flight = "[{\"text\":\"first\"}\n]".len();
+    let kept = (2048 - in_flight) / 121; // room next to the in-flight batch
+    assert_eq!(s.dropped, 100 - kept as u64);
+    h.advance(ms(45_000 + 60_000 + 2000));
+    let sent = h.sent();
+    let texts: Vec<String> = sent[2..].iter().flat_map(Sent::texts).collect();
+    assert_eq!(texts[0], format!("logship: dropped {} entries", 100 - kept));
+    let expected: Vec<String> = (100 - kept..100).map(line).collect();
+    assert_eq!(&texts[1..], &expected[..]);
+    h.stats_balance();
+}
+
+#[test]
+fn drop_newest_refuses_the_write_and_keeps_the_oldest() {
+    let mut h = Harness::new(
+        r#""max_batch_bytes":1024,"buffer_bytes":2048,"on_full":"drop_newest","flush_delay_ms":60000"#,
+    );
+    h.script(&[Reply::Hang]);
+    h.write("first").unwrap();
+    h.shared.queue.request_flush();
+    h.pool.run_until_stalled();
+    let mut refused = 0;
+    for i in 0..40 {
+        if h.write(&format!("{i:03}{}", "z".repeat(97))) == Err(PushError::Full) {
+            refused += 1;
+        }
+    }
+    let s = h.shared.queue.stats();
+    assert_eq!(s.dropped, refused);
+    assert!(refused > 20);
+    h.advance(ms(45_000 + 60_000 + 2000));
+    let texts: Vec<String> = h.sent()[2..].iter().flat_map(Sent::texts).collect();
+    assert_eq!(texts[0], format!("logship: dropped {refused} entries"));
+    assert!(texts[1].starts_with("000"));
+    assert_eq!(texts.len() as u64, 1 + 40 - refused);
+    h.stats_balance();
+}
+
+#[test]
+fn compression_is_used_only_above_256_bytes_when_it_saves_more_than_64() {
+    let mut h = Harness::new(r#""compression":"auto","flush_delay_ms":0"#);
+    h.write("short").unwrap();
+    h.write(&"long ".repeat(100)).unwrap();
+    let sent = h.sent();
+    assert_eq!(sent[0].content_encoding, None);
+    assert_eq!(sent[1].content_encoding, Some("zstd"));
+    let orig = sent[1].orig_content_length.unwrap();
+    assert_eq!(sent[1].body.len(), orig / 2);
+    assert_eq!(
+        h.shared.queue.stats().bytes_on_wire,
+        (sent[0].body.len() + sent[1].body.len()) as u64
+    );
+}
+
+#[test]
+fn configured_headers_go_on_every_upload() {
+    let mut h = Harness::new(r#""flush_delay_ms":0,"headers":{"Authorization":"Bearer t"}"#);
+    h.write("x").unwrap();
+    assert_eq!(
+        h.sent()[0].headers,
+        [("Authorization".to_owned(), "Bearer t".to_owned())]
+    );
+}
+
+#[test]
+fn the_tap_sees_entries_before_the_upload_and_never_blocks_it() {
+    let mut h = Harness::new(r#""include_proc_seq":true"#);
+    h.write("before").unwrap();
+    let live = h.shared.subscribe();
+    let idle = h.shared.subscribe(); // never read
+    h.pool.run_until_stalled();
+    h.write("after").unwrap();
+    let got: Vec<Arc<str>> = std::iter::from_fn(|| live.try_recv()).collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(&*got[0], r#"{"logtail":{"proc_seq":1},"text":"before"}"#);
+    assert_eq!(&*got[1], r#"{"logtail":{"proc_seq":2},"text":"after"}"#);
+    assert!(h.sent().is_empty(), "still inside the flush delay");
+    for i in 0..20_000 {
+        h.shared
+            .write(format!("line {i} {}", "p".repeat(60)).as_bytes(), 0)
+            .unwrap();
+    }
+    h.advance(ms(60_000));
+    let s = h.shared.queue.stats();
+    assert_eq!(
+        s.uploaded, 20_002,
+        "a subscriber that never reads slows nothing"
+    );
+    assert!(idle.missed() > 0);
+    let first = h.sent()[0].entries();
+    assert_eq!(
+        first[0].to_string(),
+        r#"{"logtail":{"proc_seq":1},"text":"before"}"#
+    );
+    h.shared.unsubscribe(live.id());
+    h.shared.unsubscribe(idle.id());
+}
+
+#[test]
+fn client_time_comes_from_the_clock_at_write_time() {
+    let mut h = Harness::new(r#""skip_client_time":false,"flush_delay_ms":1000"#);
+    h.advance(ms(1));
+    h.write("t").unwrap();
+    h.advance(ms(1000));
+    assert_eq!(
+        h.sent()[0].entries()[0].to_string(),
+        r#"{"logtail":{"client_time":"2023-11-14T22:13:20.001Z"},"text":"t"}"#
+    );
+}
+
+#[test]
+fn stop_counts_what_is_left_as_dropped() {
+    let mut h = Harness::new("");
+    h.write("a").unwrap();
+    h.write("b").unwrap();
+    assert_eq!(h.shared.queue.stop(), 2);
+    assert_eq!(h.write("c"), Err(PushError::Closed));
+    h.pool.run_until_stalled();
+    let s = h.shared.queue.stats();
+    assert_eq!((s.written, s.dropped, s.uploaded), (2, 2, 0));
+}

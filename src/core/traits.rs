@@ -1,0 +1,83 @@
+//! What a runtime provides to the core: a way to send a request, to sleep, and to read the clock.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Compression codecs a runtime may offer (PROTOCOL.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Zstd,
+    Gzip,
+}
+
+impl Codec {
+    pub fn content_encoding(self) -> &'static str {
+        match self {
+            Codec::Zstd => "zstd",
+            Codec::Gzip => "gzip",
+        }
+    }
+}
+
+/// One upload attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub url: &'a str,
+    pub body: &'a [u8],
+    pub content_encoding: Option<&'static str>,
+    /// The uncompressed size, sent as `Orig-Content-Length` when compressed.
+    pub orig_content_length: Option<usize>,
+    pub batch_id: &'a str,
+    pub headers: &'a [(String, String)],
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    /// At most the first KiB of the response body, for the error report.
+    pub body_prefix: Vec<u8>,
+}
+
+/// A failed attempt. The message never contains the URL (which holds the private id).
+#[derive(Debug, Clone)]
+pub struct TransportError {
+    pub timed_out: bool,
+    pub message: String,
+}
+
+pub trait Transport {
+    fn send<'a>(
+        &'a self,
+        request: Request<'a>,
+    ) -> impl Future<Output = Result<Response, TransportError>> + 'a;
+
+    /// Compresses a body, or `None` if this runtime cannot use `codec`.
+    fn compress<'a>(
+        &'a self,
+        codec: Codec,
+        body: &'a [u8],
+    ) -> impl Future<Output = Option<Vec<u8>>> + 'a;
+
+    /// The codec `compression: "auto"` means on this runtime.
+    fn preferred_codec(&self) -> Option<Codec>;
+
+    /// Whether the network is known to be up (browsers know; elsewhere assume it is).
+    fn is_online(&self) -> bool {
+        true
+    }
+
+    /// Resolves once the network is back.
+    fn until_online(&self) -> impl Future<Output = ()> {
+        std::future::ready(())
+    }
+}
+
+pub trait Timer {
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
+}
+
+pub trait Clock {
+    /// Wall-clock time, nanoseconds since the Unix epoch.
+    fn unix_nanos(&self) -> i64;
+}

@@ -1,0 +1,370 @@
+//! The native runtime: one background thread per logger running the core shipper on a
+//! current-thread tokio runtime. The caller's thread only copies bytes into the queue.
+
+mod transport;
+
+use std::collections::BTreeMap;
+use std::io::{self, Write as _};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::core::config::{Compression, Config, OnFull};
+use crate::core::ids::PrivateId;
+use crate::core::level;
+use crate::core::shipper::{Shipper, ShipperSettings};
+use crate::core::stats::Stats;
+use crate::core::tap::Subscriber;
+use crate::core::traits::Clock;
+use crate::core::{MetricsSource, Shared};
+use crate::error::Error;
+use event_listener::Listener as _;
+use transport::{HttpTransport, SystemClock, TokioTimer};
+
+/// How long dropping the last handle of a logger that was not shut down waits for a drain.
+const DROP_DRAIN: Duration = Duration::from_secs(1);
+
+/// A logger. Cheap to clone; every clone writes to the same queue. `write` never waits for the
+/// network. Call [`Logger::shutdown`] to drain before exit; dropping the last handle drains for up
+/// to one second.
+#[derive(Clone)]
+pub struct Logger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    public_id: String,
+    stderr_level: i32,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The result of the first shutdown, returned again by later calls.
+    shutdown: Mutex<Option<Result<(), Error>>>,
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // Without an OS random source the ids are still unique enough per process; never fail a logger for it.
+    if getrandom::getrandom(&mut bytes).is_err() {
+        let nanos = SystemClock.unix_nanos().to_le_bytes();
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = nanos[i % 8] ^ (i as u8).wrapping_mul(31) ^ std::process::id() as u8;
+        }
+    }
+    bytes
+}
+
+impl Logger {
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Starts a logger from a validated configuration.
+    pub fn from_config(config: Config) -> Result<Logger, Error> {
+        Self::start(config, None)
+    }
+
+    fn start(config: Config, metrics: Option<MetricsSource>) -> Result<Logger, Error> {
+        config.validate()?;
+        let private_id = config
+            .private_id
+            .clone()
+            .unwrap_or_else(|| PrivateId::from_bytes(random()));
+        let reporter = Arc::new(|message: &str| eprintln!("logship: {message}"));
+        let shared = Shared::new(&config, u32::from_le_bytes(random()), metrics, reporter);
+        let settings = ShipperSettings {
+            url: config.upload_url(&private_id),
+            headers: config
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            compression: config.compression,
+            flush_delay: Duration::from_millis(config.flush_delay_ms),
+            request_timeout: Duration::from_millis(config.request_timeout_ms),
+            retry_initial: Duration::from_millis(config.retry_initial_ms),
+            retry_max: Duration::from_millis(config.retry_max_ms),
+            max_batch_bytes: config.max_batch_bytes(),
+            seed: u64::from_le_bytes(random()),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+        let transport = HttpTransport::new().map_err(Error::Runtime)?;
+        let shipper = Shipper::new(shared.clone(), transport, TokioTimer, SystemClock, settings);
+        let thread = std::thread::Builder::new()
+            .name("logship".into())
+            .spawn(move || runtime.block_on(shipper.run()))
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+        Ok(Logger {
+            inner: Arc::new(Inner {
+                shared,
+                public_id: private_id.public_id(),
+                stderr_level: config.stderr_level,
+                thread: Mutex::new(Some(thread)),
+                shutdown: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Queues one entry. Never waits for the network; in steady state, never allocates.
+    /// Errors: [`Error::ShutDown`] after shutdown, [`Error::QueueFull`] when the entry was dropped
+    /// for lack of room (it is counted, and reported to the server by the next upload).
+    pub fn write(&self, bytes: &[u8]) -> Result<(), Error> {
+        if self.inner.stderr_level >= 0 {
+            echo_to_stderr(bytes, self.inner.stderr_level);
+        }
+        Ok(self.inner.shared.write(bytes, SystemClock.unix_nanos())?)
+    }
+
+    /// Uploads everything written so far without waiting for the flush delay, and waits up to
+    /// `timeout` for it to be delivered (or rejected or dropped).
+    pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        if self.inner.shared.queue.is_stopped() {
+            return Err(Error::ShutDown);
+        }
+        let target = self.inner.shared.queue.request_flush();
+        self.inner.wait_settled(target, Instant::now() + timeout)
+    }
+
+    /// Refuses further writes, drains up to `timeout`, stops the background thread. Idempotent:
+    /// later calls return the first call's result. `Err(Timeout { undelivered })` says how many
+    /// entries were left (and counted as dropped).
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
+        self.inner.shutdown(timeout)
+    }
+
+    /// A live view of every entry from now on, after a replay of up to the last 16 KiB.
+    pub fn subscribe(&self) -> Subscription {
+        Subscription {
+            subscriber: self.inner.shared.subscribe(),
+            shared: self.inner.shared.clone(),
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.inner.shared.queue.stats()
+    }
+
+    /// The id people see for this logger's stream: SHA-256 of the private id.
+    pub fn public_id(&self) -> &str {
+        &self.inner.public_id
+    }
+
+    /// The last problem reported by the uploader (a rejected batch, for example).
+    pub fn last_error(&self) -> Option<String> {
+        self.inner.shared.last_error()
+    }
+}
+
+impl Inner {
+    fn wait_settled(&self, target: u64, deadline: Instant) -> Result<(), Error> {
+        let queue = &self.shared.queue;
+        loop {
+            let listener = queue.progress.listen();
+            if queue.is_settled(target) {
+                return Ok(());
+            }
+            if listener.wait_deadline(deadline).is_none() && !queue.is_settled(target) {
+                return Err(Error::Timeout {
+                    undelivered: queue.unsettled(),
+                });
+            }
+        }
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
+        let mut outcome = self.shutdown.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(result) = &*outcome {
+            return result.clone();
+        }
+        let target = self.shared.queue.close();
+        let drained = self.wait_settled(target, Instant::now() + timeout);
+        let left = self.shared.queue.stop();
+        if let Some(thread) = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = thread.join();
+        }
+        self.shared.tap.close();
+        let result = match drained {
+            Ok(()) if left == 0 => Ok(()),
+            _ => Err(Error::Timeout { undelivered: left }),
+        };
+        *outcome = Some(result.clone());
+        result
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.shutdown(DROP_DRAIN);
+    }
+}
+
+fn echo_to_stderr(bytes: &[u8], max_level: i32) {
+    let mut scratch = Vec::new();
+    let (level, payload) = level::parse(bytes, &mut scratch);
+    if i32::from(level) <= max_level && !payload.is_empty() {
+        let mut err = io::stderr().lock();
+        let _ = err.write_all(payload);
+        if !payload.ends_with(b"\n") {
+            let _ = err.write_all(b"\n");
+        }
+    }
+}
+
+/// Each `write` call is one entry (as logtail does). `write!`/`writeln!` format the whole line
+/// first, so each macro call is one entry too. A full buffer is not an I/O error: the entry is
+/// counted as dropped and reported to the server instead.
+impl io::Write for &Logger {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match Logger::write(self, buf) {
+            Ok(()) | Err(Error::QueueFull) => Ok(buf.len()),
+            Err(err) => Err(io::Error::other(err)),
+        }
+    }
+
+    fn write_fmt(&mut self, args: std::fmt::Arguments<'_>) -> io::Result<()> {
+        thread_local! {
+            static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        LINE.with(|line| {
+            let mut line = line.borrow_mut();
+            line.clear();
+            std::fmt::Write::write_fmt(&mut *line, args).map_err(io::Error::other)?;
+            io::Write::write(self, line.as_bytes()).map(drop)
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl io::Write for Logger {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        io::Write::write(&mut &*self, buf)
+    }
+
+    fn write_fmt(&mut self, args: std::fmt::Arguments<'_>) -> io::Result<()> {
+        io::Write::write_fmt(&mut &*self, args)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A tap subscription: every entry (as JSON text, without the trailing newline). A subscriber
+/// that falls behind loses its own oldest entries (see [`Subscription::missed`]) and never slows
+/// the logger. Dropping it unsubscribes.
+pub struct Subscription {
+    subscriber: Arc<Subscriber>,
+    shared: Arc<Shared>,
+}
+
+impl Subscription {
+    pub fn try_recv(&self) -> Option<Arc<str>> {
+        self.subscriber.try_recv()
+    }
+
+    /// Waits up to `timeout` for the next entry; `None` on timeout or once the logger is shut
+    /// down and every entry was received.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Arc<str>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let listener = self.subscriber.listen();
+            if let Some(entry) = self.subscriber.try_recv() {
+                return Some(entry);
+            }
+            if self.subscriber.is_finished() || listener.wait_deadline(deadline).is_none() {
+                return self.subscriber.try_recv();
+            }
+        }
+    }
+
+    /// Entries lost because this subscriber fell behind.
+    pub fn missed(&self) -> u64 {
+        self.subscriber.missed()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.shared.unsubscribe(self.subscriber.id());
+    }
+}
+
+/// Builds a [`Logger`]; each method is named after its configuration key (DESIGN.md).
+#[derive(Default)]
+pub struct Builder {
+    config: Config,
+    private_id: Option<String>,
+    metrics: Option<MetricsSource>,
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.config.$name = value.into();
+            self
+        }
+    )*};
+}
+
+impl Builder {
+    setters! {
+        base_url: &str,
+        collection: &str,
+        flush_delay_ms: u64,
+        max_batch_bytes: usize,
+        buffer_bytes: usize,
+        on_full: OnFull,
+        low_memory: bool,
+        compression: Compression,
+        skip_client_time: bool,
+        include_proc_id: bool,
+        include_proc_seq: bool,
+        stderr_level: i32,
+        headers: BTreeMap<String, String>,
+        retry_initial_ms: u64,
+        retry_max_ms: u64,
+        request_timeout_ms: u64,
+    }
+
+    /// 64 lowercase hex characters; generated when not given.
+    pub fn private_id(mut self, hex_id: &str) -> Self {
+        self.private_id = Some(hex_id.to_owned());
+        self
+    }
+
+    /// Adds one header to every upload.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.config
+            .headers
+            .insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Called for each text entry; a non-empty result goes on the entry as `"metrics"`.
+    pub fn metrics(mut self, source: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        self.metrics = Some(Arc::new(source));
+        self
+    }
+
+    pub fn build(mut self) -> Result<Logger, Error> {
+        if let Some(hex_id) = &self.private_id {
+            let id = PrivateId::parse(hex_id).map_err(|message| crate::ConfigError {
+                key: "private_id".into(),
+                message: message.into(),
+            })?;
+            self.config.private_id = Some(id);
+        }
+        Logger::start(self.config, self.metrics)
+    }
+}

@@ -1,0 +1,126 @@
+//! The native runtime's Transport (reqwest with rustls), Timer (tokio) and Clock (system time).
+
+use std::future::Future;
+use std::io::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::core::traits::{Clock, Codec, Request, Response, Timer, Transport, TransportError};
+
+const ERROR_BODY_PREFIX: usize = 1024;
+
+pub struct HttpTransport {
+    client: reqwest::Client,
+}
+
+impl HttpTransport {
+    pub fn new() -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| error_message(&e))?;
+        Ok(HttpTransport { client })
+    }
+}
+
+/// The error and its causes, without the URL (it holds the private id).
+fn error_message(err: &reqwest::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+impl Transport for HttpTransport {
+    fn send<'a>(
+        &'a self,
+        request: Request<'a>,
+    ) -> impl Future<Output = Result<Response, TransportError>> + 'a {
+        async move {
+            let mut builder = self
+                .client
+                .post(request.url)
+                .header("Content-Type", "application/json")
+                .header("Logship-Batch", request.batch_id)
+                .body(request.body.to_vec());
+            if let (Some(encoding), Some(len)) =
+                (request.content_encoding, request.orig_content_length)
+            {
+                builder = builder
+                    .header("Content-Encoding", encoding)
+                    .header("Orig-Content-Length", len);
+            }
+            for (name, value) in request.headers {
+                builder = builder.header(name, value);
+            }
+            let failed = |err: reqwest::Error| TransportError {
+                timed_out: err.is_timeout(),
+                message: error_message(&err.without_url()),
+            };
+            let mut response = builder.send().await.map_err(failed)?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("Retry-After")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let mut body_prefix = Vec::new();
+            if status >= 400 {
+                while body_prefix.len() < ERROR_BODY_PREFIX {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => body_prefix.extend_from_slice(&chunk),
+                        _ => break,
+                    }
+                }
+                body_prefix.truncate(ERROR_BODY_PREFIX);
+            }
+            Ok(Response {
+                status,
+                retry_after,
+                body_prefix,
+            })
+        }
+    }
+
+    fn compress<'a>(
+        &'a self,
+        codec: Codec,
+        body: &'a [u8],
+    ) -> impl Future<Output = Option<Vec<u8>>> + 'a {
+        let compressed = match codec {
+            Codec::Zstd => zstd::bulk::compress(body, 3).ok(),
+            Codec::Gzip => {
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                encoder.write_all(body).and_then(|_| encoder.finish()).ok()
+            }
+        };
+        std::future::ready(compressed)
+    }
+
+    fn preferred_codec(&self) -> Option<Codec> {
+        Some(Codec::Zstd)
+    }
+}
+
+pub struct TokioTimer;
+
+impl Timer for TokioTimer {
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
+        tokio::time::sleep(duration)
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn unix_nanos(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64)
+    }
+}
