@@ -18,12 +18,22 @@
 
 pub mod core;
 mod error;
+/// `log` and `tracing` front ends for the Rust door (features `log`, `tracing`).
+#[cfg(all(not(target_arch = "wasm32"), any(feature = "log", feature = "tracing")))]
+mod facade;
+/// The C door (`include/logship.h`): the only module with `unsafe`.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod ffi;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
-pub use crate::core::config::{Compression, Config, ConfigError, OnFull};
+pub use crate::core::config::{Compression, Config, ConfigError, Destination, Format, OnFull};
 pub use crate::core::ids::PrivateId;
-pub use crate::core::stats::Stats;
+pub use crate::core::stats::{DestinationStats, Stats};
 pub use error::Error;
+#[cfg(all(not(target_arch = "wasm32"), feature = "tracing"))]
+pub use facade::tracing::TracingLayer;
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{Builder, Logger, Subscription};

@@ -39,19 +39,38 @@ fn every_vector_encodes_exactly() {
             continue;
         }
         if produced {
-            let entry: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{}: not JSON: {e}", v.name));
+            let entry: Value = serde_json::from_slice(&out)
+                .unwrap_or_else(|e| panic!("{}: not JSON: {e}", v.name));
             assert!(entry.is_object(), "{}", v.name);
-            assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1, "{}: one line", v.name);
+            assert_eq!(
+                out.iter().filter(|&&b| b == b'\n').count(),
+                1,
+                "{}: one line",
+                v.name
+            );
         }
     }
-    assert!(failures.is_empty(), "{} of {} vectors failed:\n{}", failures.len(), vectors.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors failed:\n{}",
+        failures.len(),
+        vectors.len(),
+        failures.join("\n")
+    );
 }
 
 fn shorten(bytes: &[u8]) -> String {
     let s = String::from_utf8_lossy(bytes);
     if s.chars().count() > 300 {
         let head: String = s.chars().take(150).collect();
-        let tail: String = s.chars().rev().take(150).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = s
+            .chars()
+            .rev()
+            .take(150)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         format!("{head:?}…({} bytes)…{tail:?}", bytes.len())
     } else {
         format!("{s:?}")

@@ -1,6 +1,52 @@
-//! PROTOCOL.md §2: entries become one upload body `[{…}\n,{…}\n]` with a `Logship-Batch` id.
+//! PROTOCOL.md §2: entries become one upload body `[{…}\n,{…}\n]` with a `Logship-Batch` id
+//! (or, with `format: "otlp"`, one OTLP/HTTP JSON request around their log records, §5).
 
 use std::ops::Range;
+use std::sync::Arc;
+
+use super::otlp;
+
+/// How a batch's body frames its elements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// A JSON array of entries (PROTOCOL.md §2).
+    #[default]
+    Logtail,
+    /// An OTLP `ExportLogsServiceRequest` whose elements are log records (PROTOCOL.md §5):
+    /// holds the body's opening, made once per logger ([`otlp::body_opener`]).
+    Otlp(Arc<[u8]>),
+}
+
+impl BodyFormat {
+    /// OTLP, with `service_name` as the resource's `service.name`.
+    pub fn otlp(service_name: &str) -> Self {
+        BodyFormat::Otlp(otlp::body_opener(service_name).into())
+    }
+
+    /// About how many times its write an element may grow (so a batch ends near its limit
+    /// when filled a fraction of the room at a time): an entry adds metadata and escaping, a
+    /// log record adds its own members, and key-value pairs for every JSON member.
+    pub fn growth(&self) -> usize {
+        match self {
+            BodyFormat::Logtail => 2,
+            BodyFormat::Otlp(_) => 4,
+        }
+    }
+
+    fn opener(&self) -> &[u8] {
+        match self {
+            BodyFormat::Logtail => b"[",
+            BodyFormat::Otlp(opener) => opener,
+        }
+    }
+
+    fn closer(&self) -> &'static [u8] {
+        match self {
+            BodyFormat::Logtail => b"]",
+            BodyFormat::Otlp(_) => otlp::BODY_CLOSER,
+        }
+    }
+}
 
 /// Ids of the form `<16 hex instance id>-<decimal batch sequence>`.
 #[derive(Debug, Clone)]
@@ -34,26 +80,37 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub id: String,
+    /// The body's opening and elements so far (the closing is added by [`Batch::body`]).
     body: Vec<u8>,
     slots: Vec<Slot>,
+    format: BodyFormat,
 }
 
 impl Batch {
     pub fn new(id: String) -> Self {
+        Self::with_format(id, BodyFormat::Logtail)
+    }
+
+    pub fn with_format(id: String, format: BodyFormat) -> Self {
         Batch {
             id,
-            body: vec![b'['],
+            body: format.opener().to_vec(),
             slots: Vec::new(),
+            format,
         }
     }
 
-    /// Appends one entry (ending in `\n`).
-    pub fn push(&mut self, entry: &[u8], is_record: bool) {
+    pub fn format(&self) -> &BodyFormat {
+        &self.format
+    }
+
+    /// Appends one element: an entry (ending in `\n`) for logtail, a log record for OTLP.
+    pub fn push(&mut self, element: &[u8], is_record: bool) {
         if !self.slots.is_empty() {
             self.body.push(b',');
         }
         let start = self.body.len();
-        self.body.extend_from_slice(entry);
+        self.body.extend_from_slice(element);
         self.slots.push(Slot {
             range: start..self.body.len(),
             is_record,
@@ -62,7 +119,7 @@ impl Batch {
 
     /// Size of the body once finished.
     pub fn len(&self) -> usize {
-        self.body.len() + 1
+        self.body.len() + self.format.closer().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,11 +136,11 @@ impl Batch {
     }
 
     /// The finished body.
-    pub fn body(&mut self) -> &[u8] {
-        if self.body.last() != Some(&b']') || self.body.len() == 1 {
-            self.body.push(b']');
-        }
-        &self.body
+    pub fn body(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(self.len());
+        body.extend_from_slice(&self.body);
+        body.extend_from_slice(self.format.closer());
+        body
     }
 
     /// Splits in two halves (for 413), each with a new id; `None` for a single entry.
@@ -93,7 +150,7 @@ impl Batch {
         }
         let mid = self.slots.len() / 2;
         let half = |slots: &[Slot], ids: &mut BatchIds| {
-            let mut batch = Batch::new(ids.next_id());
+            let mut batch = Batch::with_format(ids.next_id(), self.format.clone());
             for slot in slots {
                 batch.push(&self.body[slot.range.clone()], slot.is_record);
             }
@@ -121,7 +178,7 @@ mod tests {
             b"[{\"text\":\"notice\"}\n,{\"a\":1}\n,{\"b\":2}\n]"
         );
         assert_eq!(batch.records(), 2);
-        let (mut left, mut right) = batch.split(&mut ids).unwrap();
+        let (left, right) = batch.split(&mut ids).unwrap();
         assert_eq!(left.body(), b"[{\"text\":\"notice\"}\n]");
         assert_eq!(right.body(), b"[{\"a\":1}\n,{\"b\":2}\n]");
         assert_eq!((left.records(), right.records()), (0, 2));
@@ -130,5 +187,27 @@ mod tests {
             ("0000000000000abc-2", "0000000000000abc-3")
         );
         assert!(left.split(&mut ids).is_none());
+    }
+
+    #[test]
+    fn otlp_bodies_frame_records_and_split_keeps_the_frame() {
+        let mut ids = BatchIds::new(1);
+        let mut batch = Batch::with_format(ids.next_id(), BodyFormat::otlp("svc"));
+        let empty: serde_json::Value = serde_json::from_slice(&batch.body()).unwrap();
+        assert_eq!(batch.len(), batch.body().len());
+        assert_eq!(
+            empty["resourceLogs"][0]["scopeLogs"][0]["logRecords"],
+            serde_json::json!([])
+        );
+        batch.push(b"{\"severityNumber\":9}", true);
+        batch.push(b"{\"severityNumber\":5}", true);
+        assert_eq!(batch.len(), batch.body().len());
+        let (left, right) = batch.split(&mut ids).unwrap();
+        for (half, number) in [(left, 9), (right, 5)] {
+            let body: serde_json::Value = serde_json::from_slice(&half.body()).unwrap();
+            let records = &body["resourceLogs"][0]["scopeLogs"][0]["logRecords"];
+            assert_eq!(records, &serde_json::json!([{ "severityNumber": number }]));
+            assert_eq!(half.format(), batch.format());
+        }
     }
 }

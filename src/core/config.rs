@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use super::batch::BodyFormat;
 use super::encode::{EncodeOptions, TEXT_LIMIT, TEXT_LIMIT_LOW_MEMORY};
 use super::ids::PrivateId;
 
@@ -29,6 +30,20 @@ pub enum Compression {
     Gzip,
     None,
 }
+
+/// What an upload looks like on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// `POST {base_url}/c/{collection}/{private_id}`, a JSON array of entries (PROTOCOL.md §2).
+    #[default]
+    Logtail,
+    /// `POST {base_url}/v1/logs`, OTLP/HTTP JSON (PROTOCOL.md §5).
+    Otlp,
+}
+
+/// At most this many `destinations`: each holds its own `buffer_bytes` of memory.
+pub const MAX_DESTINATIONS: usize = 16;
 
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 256 * 1024;
 pub const LOW_MEMORY_MAX_BATCH_BYTES: usize = 64 * 1024;
@@ -61,6 +76,65 @@ pub struct Config {
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
     pub request_timeout_ms: u64,
+    pub format: Format,
+    /// Where uploads go after repeated failures at `base_url`, until it answers again.
+    pub backup_url: Option<String>,
+    /// While uploads go to `backup_url`, how often `base_url` is tried again.
+    pub failover_probe_ms: u64,
+    /// Several places to ship every entry to, each with its own queue, retries and stats. When
+    /// given, the top-level `base_url` is not a destination by itself: the top-level keys are
+    /// the defaults of every destination.
+    pub destinations: Vec<Destination>,
+}
+
+/// One entry of `destinations`. Every key left out takes the top-level value. The keys that
+/// shape entries (`skip_client_time`, `include_proc_*`, `low_memory`, `stderr_level`) are
+/// logger-wide: every destination receives the same entries.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Destination {
+    pub base_url: Option<String>,
+    pub collection: Option<String>,
+    pub private_id: Option<PrivateId>,
+    pub format: Option<Format>,
+    /// Replaces (not merges with) the top-level `headers`.
+    pub headers: Option<BTreeMap<String, String>>,
+    pub backup_url: Option<String>,
+    pub failover_probe_ms: Option<u64>,
+    pub compression: Option<Compression>,
+    pub flush_delay_ms: Option<u64>,
+    pub max_batch_bytes: Option<usize>,
+    pub buffer_bytes: Option<usize>,
+    pub on_full: Option<OnFull>,
+    pub retry_initial_ms: Option<u64>,
+    pub retry_max_ms: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
+}
+
+impl Destination {
+    /// The configuration of this destination alone: its keys over `defaults`.
+    pub fn over(&self, defaults: &Config) -> Config {
+        let d = defaults.clone();
+        Config {
+            base_url: self.base_url.clone().unwrap_or(d.base_url),
+            collection: self.collection.clone().unwrap_or(d.collection),
+            private_id: self.private_id.clone().or(d.private_id),
+            format: self.format.unwrap_or(d.format),
+            headers: self.headers.clone().unwrap_or(d.headers),
+            backup_url: self.backup_url.clone().or(d.backup_url),
+            failover_probe_ms: self.failover_probe_ms.unwrap_or(d.failover_probe_ms),
+            compression: self.compression.unwrap_or(d.compression),
+            flush_delay_ms: self.flush_delay_ms.unwrap_or(d.flush_delay_ms),
+            max_batch_bytes: self.max_batch_bytes.or(d.max_batch_bytes),
+            buffer_bytes: self.buffer_bytes.or(d.buffer_bytes),
+            on_full: self.on_full.unwrap_or(d.on_full),
+            retry_initial_ms: self.retry_initial_ms.unwrap_or(d.retry_initial_ms),
+            retry_max_ms: self.retry_max_ms.unwrap_or(d.retry_max_ms),
+            request_timeout_ms: self.request_timeout_ms.unwrap_or(d.request_timeout_ms),
+            destinations: Vec::new(),
+            ..d
+        }
+    }
 }
 
 impl Default for Config {
@@ -83,6 +157,10 @@ impl Default for Config {
             retry_initial_ms: 1000,
             retry_max_ms: 60_000,
             request_timeout_ms: 45_000,
+            format: Format::Logtail,
+            backup_url: None,
+            failover_probe_ms: 30_000,
+            destinations: Vec::new(),
         }
     }
 }
@@ -123,6 +201,64 @@ const RESERVED_HEADERS: &[&str] = &[
     "host",
 ];
 
+/// `http(s)://host[:port][/path]`, without a query or fragment. A small check of its own rather
+/// than the `url` crate, whose IDNA tables would triple the browser bundle; the runtimes' HTTP
+/// clients parse the URL fully anyway.
+fn check_base_url(base: &str) -> Result<(), ConfigError> {
+    let bad = |message: &str| invalid("base_url", format!("{message}: {base:?}"));
+    let scheme_end = base.find("://").unwrap_or(0);
+    if !matches!(
+        base[..scheme_end].to_ascii_lowercase().as_str(),
+        "http" | "https"
+    ) {
+        return Err(bad("must be an http:// or https:// URL with a host"));
+    }
+    if base.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'\\') {
+        return Err(bad(
+            "must not contain spaces, control characters or backslashes",
+        ));
+    }
+    if base.contains(['?', '#']) {
+        return Err(bad("must not have a query or fragment"));
+    }
+    let rest = &base[scheme_end + 3..];
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let port = match host_port.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']').ok_or_else(|| bad("invalid host"))?;
+            if addr.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad("invalid IPv6 address"));
+            }
+            match after {
+                "" => None,
+                after => Some(after.strip_prefix(':').ok_or_else(|| bad("invalid host"))?),
+            }
+        }
+        None => {
+            let (host, port) = match host_port.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (host_port, None),
+            };
+            if host.is_empty() {
+                return Err(bad("must be an http:// or https:// URL with a host"));
+            }
+            if host.contains(['<', '>', '^', '|', '%', '[', ']', '@']) {
+                return Err(bad("invalid host"));
+            }
+            port
+        }
+    };
+    if let Some(port) = port.filter(|p| !p.is_empty()) {
+        if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
+            return Err(bad("invalid port"));
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     /// Parses and validates JSON; an unknown or ill-typed key gives an error naming it.
     pub fn from_json(json: &str) -> Result<Config, ConfigError> {
@@ -137,16 +273,44 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = url::Url::parse(&self.base_url)
-            .map_err(|e| invalid("base_url", format!("{e}: {:?}", self.base_url)))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        if self.destinations.is_empty() {
+            return self.validate_destination();
+        }
+        if self.destinations.len() > MAX_DESTINATIONS {
             return Err(invalid(
-                "base_url",
-                "must be an http:// or https:// URL with a host",
+                "destinations",
+                format!("at most {MAX_DESTINATIONS} destinations"),
             ));
         }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(invalid("base_url", "must not have a query or fragment"));
+        for (i, config) in self.destination_configs().iter().enumerate() {
+            config.validate_destination().map_err(|e| ConfigError {
+                key: format!("destinations[{i}].{}", e.key),
+                message: e.message,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Each destination's own configuration: the `destinations`, each over the top-level keys,
+    /// or the top level alone when there are none.
+    pub fn destination_configs(&self) -> Vec<Config> {
+        if self.destinations.is_empty() {
+            return vec![Config {
+                destinations: Vec::new(),
+                ..self.clone()
+            }];
+        }
+        self.destinations.iter().map(|d| d.over(self)).collect()
+    }
+
+    /// Checks a configuration with one destination (the top level, or one resolved destination).
+    fn validate_destination(&self) -> Result<(), ConfigError> {
+        check_base_url(&self.base_url)?;
+        if let Some(backup_url) = &self.backup_url {
+            check_base_url(backup_url).map_err(|e| invalid("backup_url", e.message))?;
+        }
+        if self.failover_probe_ms == 0 {
+            return Err(invalid("failover_probe_ms", "must be at least 1"));
         }
         let collection_ok = !self.collection.is_empty()
             && self.collection.len() <= 128
@@ -167,7 +331,7 @@ impl Config {
                 "must be between 1024 and 16 MiB",
             ));
         }
-        if self.buffer_bytes() < 2 * max_batch || self.buffer_bytes() > 1 << 32 {
+        if self.buffer_bytes() < 2 * max_batch || self.buffer_bytes() as u64 > 1 << 32 {
             return Err(invalid(
                 "buffer_bytes",
                 format!(
@@ -239,14 +403,39 @@ impl Config {
         }
     }
 
-    /// `POST {base_url}/c/{collection}/{private_id}`.
+    /// `POST {base_url}/c/{collection}/{private_id}`, or `{base_url}/v1/logs` for OTLP.
     pub fn upload_url(&self, private_id: &PrivateId) -> String {
-        format!(
-            "{}/c/{}/{}",
-            self.base_url.trim_end_matches('/'),
-            self.collection,
-            private_id.to_hex()
-        )
+        self.upload_url_at(&self.base_url, Some(private_id))
+    }
+
+    /// Where uploads go while `base_url` fails, when a `backup_url` is configured.
+    pub fn backup_upload_url(&self, private_id: &PrivateId) -> Option<String> {
+        let backup_url = self.backup_url.as_deref()?;
+        Some(self.upload_url_at(backup_url, Some(private_id)))
+    }
+
+    /// The upload address without the private id (a write credential): what people may see.
+    pub fn display_url(&self) -> String {
+        self.upload_url_at(&self.base_url, None)
+    }
+
+    fn upload_url_at(&self, base_url: &str, private_id: Option<&PrivateId>) -> String {
+        let base_url = base_url.trim_end_matches('/');
+        match (self.format, private_id) {
+            (Format::Otlp, _) => format!("{base_url}/v1/logs"),
+            (Format::Logtail, Some(id)) => {
+                format!("{base_url}/c/{}/{}", self.collection, id.to_hex())
+            }
+            (Format::Logtail, None) => format!("{base_url}/c/{}", self.collection),
+        }
+    }
+
+    /// How batch bodies are framed; for OTLP the collection is the `service.name`.
+    pub fn body_format(&self) -> BodyFormat {
+        match self.format {
+            Format::Logtail => BodyFormat::Logtail,
+            Format::Otlp => BodyFormat::otlp(&self.collection),
+        }
     }
 }
 
@@ -320,6 +509,127 @@ mod tests {
                 .starts_with("headers.X-A:")
         );
         assert!(error(r#"{"base_url":"http://x","#).contains("EOF"));
+    }
+
+    #[test]
+    fn base_url_check() {
+        for good in [
+            "http://127.0.0.1:8080",
+            "https://logs.example.com/",
+            "HTTPS://logs.example.com/prefix/path",
+            "http://user:pw@host:1",
+            "http://[::1]:8080/",
+            "http://bücher.example",
+        ] {
+            assert_eq!(check_base_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "logs.example.com",
+            "ftp://x",
+            "http://",
+            "http:///path",
+            "http://:80",
+            "http://x:port",
+            "http://x:70000",
+            "http://x/?q=1",
+            "http://x/#f",
+            "http://a b",
+            "http://[::1",
+            "http://[zz]:1",
+            "http://x<y",
+        ] {
+            let err = check_base_url(bad).unwrap_err();
+            assert_eq!(err.key, "base_url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn otlp_urls_and_names_never_hold_the_private_id() {
+        let c = Config::from_json(
+            r#"{"base_url":"http://h:4318/","collection":"a","format":"otlp","backup_url":"http://b"}"#,
+        )
+        .unwrap();
+        let id = PrivateId::from_bytes([1; 32]);
+        assert_eq!(c.upload_url(&id), "http://h:4318/v1/logs");
+        assert_eq!(c.backup_upload_url(&id).unwrap(), "http://b/v1/logs");
+        assert_eq!(c.display_url(), "http://h:4318/v1/logs");
+        let logtail = Config::from_json(GOOD).unwrap();
+        assert_eq!(
+            logtail.display_url(),
+            "http://127.0.0.1:8080/c/app.example.com"
+        );
+        assert_eq!(logtail.backup_upload_url(&id), None);
+        assert!(
+            error(r#"{"base_url":"http://x","collection":"a","format":"protobuf"}"#)
+                .starts_with("format: unknown variant")
+        );
+        assert!(
+            error(r#"{"base_url":"http://x","collection":"a","backup_url":"x"}"#)
+                .starts_with("backup_url:")
+        );
+    }
+
+    #[test]
+    fn destinations_take_the_top_level_keys_they_leave_out() {
+        let c = Config::from_json(
+            r#"{"collection":"app","retry_max_ms":5000,"headers":{"X-A":"1"},"skip_client_time":true,
+                "destinations":[
+                  {"base_url":"http://one"},
+                  {"base_url":"http://two:4318","format":"otlp","headers":{},"retry_max_ms":1500,
+                   "backup_url":"http://three","flush_delay_ms":0}
+                ]}"#,
+        )
+        .unwrap();
+        let d = c.destination_configs();
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            (d[0].base_url.as_str(), d[0].collection.as_str()),
+            ("http://one", "app")
+        );
+        assert_eq!(
+            (d[0].retry_max_ms, d[0].headers.len(), d[0].format),
+            (5000, 1, Format::Logtail)
+        );
+        assert_eq!(
+            (d[1].retry_max_ms, d[1].headers.len(), d[1].format),
+            (1500, 0, Format::Otlp)
+        );
+        assert_eq!(
+            (d[1].flush_delay_ms, d[1].backup_url.as_deref()),
+            (0, Some("http://three"))
+        );
+        assert!(d
+            .iter()
+            .all(|d| d.skip_client_time && d.destinations.is_empty()));
+        let single = Config::from_json(GOOD).unwrap().destination_configs();
+        assert_eq!(single.len(), 1);
+        assert_eq!(single[0].base_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn destination_errors_name_the_destination() {
+        assert_eq!(
+            error(
+                r#"{"collection":"a","destinations":[{"base_url":"http://x"},{"collection":"b"}]}"#
+            )
+            .split(':')
+            .next(),
+            Some("destinations[1].base_url")
+        );
+        assert!(error(
+            r#"{"base_url":"http://x","collection":"a","destinations":[{"skip_client_time":true}]}"#
+        )
+        .starts_with("destinations[0].skip_client_time: unknown field"));
+        assert!(error(
+            r#"{"base_url":"http://x","collection":"a","destinations":[{"retry_initial_ms":0}]}"#
+        )
+        .starts_with("destinations[0].retry_initial_ms:"));
+        let many = format!(
+            r#"{{"base_url":"http://x","collection":"a","destinations":[{}]}}"#,
+            vec!["{}"; MAX_DESTINATIONS + 1].join(",")
+        );
+        assert!(error(&many).starts_with("destinations:"));
     }
 
     #[test]

@@ -5,8 +5,10 @@
 pub mod batch;
 pub mod config;
 pub mod encode;
+pub mod failover;
 pub mod ids;
 pub mod level;
+pub mod otlp;
 pub mod queue;
 pub mod retry;
 pub mod ring;
@@ -18,8 +20,10 @@ pub mod traits;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use batch::BodyFormat;
 use config::Config;
 use encode::{EncodeOptions, Encoder, EntryMeta};
 use queue::{Limits, PushError, Queue, KIND_ENCODED, KIND_RAW};
@@ -36,6 +40,13 @@ pub struct Shared {
     pub tap: Tap,
     pub encode_options: EncodeOptions,
     pub metrics: Option<MetricsSource>,
+    /// How batch bodies are framed (logtail or OTLP), fixed by the configuration.
+    pub body_format: BodyFormat,
+    /// Whether this state's shipper publishes entries to its tap. With several destinations
+    /// only the first one's does, so that the tap shows each entry once.
+    pub feeds_tap: bool,
+    /// Whether uploads currently go to the backup address (set by the shipper).
+    using_backup: AtomicBool,
     reporter: ErrorReporter,
     errors: Mutex<ErrorLog>,
 }
@@ -43,7 +54,7 @@ pub struct Shared {
 #[derive(Default)]
 struct ErrorLog {
     last: Option<String>,
-    reported_statuses: Vec<String>,
+    reported_kinds: Vec<String>,
 }
 
 impl Shared {
@@ -52,6 +63,27 @@ impl Shared {
         proc_id: u32,
         metrics: Option<MetricsSource>,
         reporter: ErrorReporter,
+    ) -> Arc<Self> {
+        Self::build(config, proc_id, metrics, reporter, true)
+    }
+
+    /// The state of a destination after the first, whose shipper never publishes to the tap
+    /// (the first destination's does): otherwise like [`Shared::new`].
+    pub fn new_without_tap(
+        config: &Config,
+        proc_id: u32,
+        metrics: Option<MetricsSource>,
+        reporter: ErrorReporter,
+    ) -> Arc<Self> {
+        Self::build(config, proc_id, metrics, reporter, false)
+    }
+
+    fn build(
+        config: &Config,
+        proc_id: u32,
+        metrics: Option<MetricsSource>,
+        reporter: ErrorReporter,
+        feeds_tap: bool,
     ) -> Arc<Self> {
         Arc::new(Shared {
             queue: Queue::new(Limits {
@@ -62,9 +94,20 @@ impl Shared {
             tap: Tap::default(),
             encode_options: config.encode_options(proc_id),
             metrics,
+            body_format: config.body_format(),
+            feeds_tap,
+            using_backup: AtomicBool::new(false),
             reporter,
             errors: Mutex::default(),
         })
+    }
+
+    pub fn using_backup(&self) -> bool {
+        self.using_backup.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_using_backup(&self, on_backup: bool) {
+        self.using_backup.store(on_backup, Ordering::Relaxed);
     }
 
     /// The caller's path for one write. Writes up to the text limit are copied as they are and
@@ -102,15 +145,14 @@ impl Shared {
         self.queue.set_subscribers(count);
     }
 
-    /// Records a problem for the local error report; each kind is printed once.
-    pub fn report_error(&self, message: &str) {
+    /// Records a problem for the local error report; the first of each kind is also printed.
+    pub fn report_error(&self, kind: &str, message: String) {
         let mut log = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
-        log.last = Some(message.to_owned());
-        let kind: String = message.chars().take_while(|&c| c != '(').collect();
-        if !log.reported_statuses.contains(&kind) {
-            log.reported_statuses.push(kind);
-            (self.reporter)(message);
+        if !log.reported_kinds.iter().any(|k| k == kind) {
+            log.reported_kinds.push(kind.to_owned());
+            (self.reporter)(&message);
         }
+        log.last = Some(message);
     }
 
     pub fn last_error(&self) -> Option<String> {

@@ -2,16 +2,19 @@
 //! waits for entries, honours the flush delay, encodes and batches, compresses, sends, retries,
 //! splits, rejects — and feeds the tap while it waits.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::future::{select, Either};
 
-use super::batch::{Batch, BatchIds};
-use super::config::Compression;
+use super::batch::{Batch, BatchIds, BodyFormat};
+use super::config::{Compression, Config};
 use super::encode::{Encoder, EntryMeta};
+use super::failover::{Failover, Target};
+use super::otlp::RecordWriter;
 use super::queue::{TakenRecord, KIND_ENCODED};
 use super::retry::{self, Backoff, Verdict};
 use super::stats::Counters;
@@ -40,6 +43,27 @@ pub struct ShipperSettings {
     pub seed: u64,
 }
 
+impl ShipperSettings {
+    /// What a configuration (of one destination) sets, uploading to `url`.
+    pub fn from_config(config: &Config, url: String, seed: u64) -> Self {
+        ShipperSettings {
+            url,
+            headers: config
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            compression: config.compression,
+            flush_delay: Duration::from_millis(config.flush_delay_ms),
+            request_timeout: Duration::from_millis(config.request_timeout_ms),
+            retry_initial: Duration::from_millis(config.retry_initial_ms),
+            retry_max: Duration::from_millis(config.retry_max_ms),
+            max_batch_bytes: config.max_batch_bytes(),
+            seed,
+        }
+    }
+}
+
 /// The shipper was told to stop.
 struct Stopped;
 
@@ -56,15 +80,52 @@ pub struct Shipper<T, Tm, C> {
     ids: BatchIds,
     rng: fastrand::Rng,
     intake: Intake,
+    handoff: Handoff,
+    /// Where uploads go while the primary (`settings.url`) fails; see [`Shipper::with_backup`].
+    backup_url: Option<String>,
+    failover: Failover,
 }
 
-/// Takes records out of the queue, encodes them, feeds the tap and fills batches.
-struct Intake {
+/// Batches built outside the upload loop, for the loop to deliver before anything else. The
+/// browser door's page-exit drain builds batches synchronously (with its own [`Intake`]), fires a
+/// first attempt itself (`fetch` keepalive) and hands them here, so that the loop settles them and,
+/// should that attempt fail while the page lives on, retries them with the same batch id.
+#[derive(Clone)]
+pub struct Handoff {
+    shared: Arc<Shared>,
+    batches: Arc<Mutex<VecDeque<Batch>>>,
+}
+
+impl Handoff {
+    pub fn push(&self, batch: Batch) {
+        self.lock().push_back(batch);
+        self.shared.queue.wake.notify(1);
+    }
+
+    fn pop(&self) -> Option<Batch> {
+        self.lock().pop_front()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Batch>> {
+        self.batches.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Takes records out of the queue, encodes them, feeds the tap and fills batches. The shipper
+/// owns one; a door may own another to build batches synchronously (see [`Handoff`]).
+pub struct Intake {
     shared: Arc<Shared>,
     encoder: Encoder,
     scratch: Vec<u8>,
     taken: Vec<TakenRecord>,
     entry: Vec<u8>,
+    /// For OTLP bodies: the entry as a log record, and the scratch that derives it.
+    record: Vec<u8>,
+    records: RecordWriter,
 }
 
 impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
@@ -75,7 +136,6 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
         clock: C,
         settings: ShipperSettings,
     ) -> Self {
-        let encoder = Encoder::new(shared.encode_options.clone());
         let mut rng = fastrand::Rng::with_seed(settings.seed);
         Shipper {
             transport,
@@ -84,14 +144,27 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             ids: BatchIds::new(rng.u64(..)),
             rng,
             settings,
-            intake: Intake {
-                shared,
-                encoder,
-                scratch: Vec::new(),
-                taken: Vec::new(),
-                entry: Vec::new(),
+            handoff: Handoff {
+                shared: shared.clone(),
+                batches: Arc::default(),
             },
+            intake: Intake::new(shared),
+            backup_url: None,
+            failover: Failover::new(false, Duration::ZERO),
         }
+    }
+
+    /// After repeated failed attempts at the primary URL, uploads go to `url` (the same path on
+    /// the backup server) until the primary, tried every `probe_interval`, answers again.
+    pub fn with_backup(mut self, url: String, probe_interval: Duration) -> Self {
+        self.backup_url = Some(url);
+        self.failover = Failover::new(true, probe_interval);
+        self
+    }
+
+    /// Where batches built outside the loop are handed to it.
+    pub fn handoff(&self) -> Handoff {
+        self.handoff.clone()
     }
 
     /// Runs until the queue is stopped.
@@ -101,18 +174,26 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
 
     async fn run_until_stopped(&mut self) -> Result<(), Stopped> {
         loop {
-            let intake = &mut self.intake;
+            let (intake, handoff) = (&mut self.intake, &self.handoff);
             intake
-                .wait(std::future::pending::<()>(), |s| s.queue.has_records())
+                .wait(std::future::pending::<()>(), |s| {
+                    s.queue.has_records() || !handoff.is_empty()
+                })
                 .await?;
-            if !self.settings.flush_delay.is_zero() {
+            if !self.settings.flush_delay.is_zero() && handoff.is_empty() {
                 let delay = self.timer.sleep(self.settings.flush_delay);
-                intake.wait(delay, |s| s.queue.is_urgent()).await?;
+                intake
+                    .wait(delay, |s| s.queue.is_urgent() || !handoff.is_empty())
+                    .await?;
             }
-            while self.intake.shared.queue.has_records() {
-                let batch = self
-                    .intake
-                    .build_batch(self.ids.next_id(), self.settings.max_batch_bytes);
+            loop {
+                let batch = match self.handoff.pop() {
+                    Some(batch) => batch,
+                    None if self.intake.shared.queue.has_records() => self
+                        .intake
+                        .build_batch(self.ids.next_id(), self.settings.max_batch_bytes),
+                    None => break,
+                };
                 self.deliver_with_splits(batch).await?;
             }
         }
@@ -137,7 +218,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
 
     /// Sends one batch until it is delivered, rejected, or must be split.
     async fn deliver(&mut self, batch: &mut Batch) -> Result<Delivery, Stopped> {
-        let body = batch.body().to_vec();
+        let body = batch.body();
         let (wire, content_encoding) = match self.compress(&body).await {
             Some((compressed, codec)) => (compressed, Some(codec.content_encoding())),
             None => (body, None),
@@ -145,8 +226,13 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
         let orig_content_length = content_encoding.map(|_| batch.len());
         let mut backoff = Backoff::new(self.settings.retry_initial, self.settings.retry_max);
         loop {
+            let target = self.failover.target(self.clock.unix_nanos());
+            let url = match (target, &self.backup_url) {
+                (Target::Backup, Some(backup_url)) => backup_url,
+                _ => &self.settings.url,
+            };
             let request = Request {
-                url: &self.settings.url,
+                url,
                 body: &wire,
                 content_encoding,
                 orig_content_length,
@@ -170,12 +256,23 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                         ),
                     }),
                 };
-            match retry::verdict(
-                &outcome,
-                self.clock.unix_nanos(),
-                &mut backoff,
-                &mut self.rng,
-            ) {
+            let now = self.clock.unix_nanos();
+            let verdict = retry::verdict(&outcome, now, &mut backoff, &mut self.rng);
+            let was_on_backup = self.failover.on_backup();
+            let at_once = self
+                .failover
+                .record(target, matches!(verdict, Verdict::Retry(_)), now);
+            self.intake
+                .shared
+                .set_using_backup(self.failover.on_backup());
+            if self.failover.on_backup() && !was_on_backup {
+                self.intake.shared.report_error(
+                    "failover",
+                    "the primary failed repeatedly: uploading to backup_url until it answers again"
+                        .to_owned(),
+                );
+            }
+            match verdict {
                 Verdict::Delivered => {
                     self.settle(batch, true, None);
                     return Ok(Delivery::Done);
@@ -190,6 +287,21 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                 }
                 Verdict::Retry(delay) => {
                     Counters::add(&self.intake.shared.queue.counters.retries, 1);
+                    let (kind, problem) = match &outcome {
+                        Ok(response) => (
+                            format!("status {}", response.status),
+                            format!("status {}", response.status),
+                        ),
+                        Err(err) => ("transport".to_owned(), err.message.clone()),
+                    };
+                    self.intake.shared.report_error(
+                        &kind,
+                        format!("upload attempt failed, will retry: {problem}"),
+                    );
+                    if at_once {
+                        // Moving between primary and backup: the other address owes no wait.
+                        continue;
+                    }
                     if outcome.is_err() && !self.transport.is_online() {
                         self.intake
                             .wait(self.transport.until_online(), |_| false)
@@ -206,6 +318,10 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
     async fn compress(&self, body: &[u8]) -> Option<(Vec<u8>, Codec)> {
         let codec = match self.settings.compression {
             Compression::None => return None,
+            // gzip is the one compression OTLP/HTTP receivers must accept.
+            Compression::Auto if matches!(self.intake.shared.body_format, BodyFormat::Otlp(_)) => {
+                Codec::Gzip
+            }
             Compression::Auto => self.transport.preferred_codec()?,
             Compression::Zstd => Codec::Zstd,
             Compression::Gzip => Codec::Gzip,
@@ -220,17 +336,32 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
     fn settle(&self, batch: &Batch, delivered: bool, rejection: Option<(u16, &[u8])>) {
         let records = batch.records();
         if let Some((status, body)) = rejection {
-            self.intake.shared.report_error(&format!(
-                "upload rejected with status {status} ({} entries dropped): {}",
-                batch.entries(),
-                String::from_utf8_lossy(body)
-            ));
+            self.intake.shared.report_error(
+                &format!("rejected {status}"),
+                format!(
+                    "upload rejected with status {status} ({} entries dropped): {}",
+                    batch.entries(),
+                    String::from_utf8_lossy(body)
+                ),
+            );
         }
         self.intake.shared.queue.settle(records, delivered);
     }
 }
 
 impl Intake {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Intake {
+            encoder: Encoder::new(shared.encode_options.clone()),
+            shared,
+            scratch: Vec::new(),
+            taken: Vec::new(),
+            entry: Vec::new(),
+            record: Vec::new(),
+            records: RecordWriter::default(),
+        }
+    }
+
     /// Awaits `fut` while serving the tap. `Ok(None)` when `interrupt` became true first.
     async fn wait<F: Future>(
         &mut self,
@@ -287,9 +418,24 @@ impl Intake {
         self.encoder.encode(payload, &meta, &mut self.entry);
     }
 
-    /// Takes records until the body reaches `max_batch_bytes`, after the dropped-entries notice.
-    fn build_batch(&mut self, id: String, max: usize) -> Batch {
-        let mut batch = Batch::new(id);
+    /// Adds `self.entry` to the batch, as its body format wants it. `written_at`: the write's
+    /// time (`None` for logship's own notices).
+    fn push_entry(&mut self, batch: &mut Batch, is_record: bool, written_at: Option<i64>) {
+        match batch.format() {
+            BodyFormat::Logtail => batch.push(&self.entry, is_record),
+            BodyFormat::Otlp(_) => {
+                self.record.clear();
+                self.records
+                    .append(&mut self.record, &self.entry, written_at);
+                batch.push(&self.record, is_record);
+            }
+        }
+    }
+
+    /// Takes records until the body reaches `max` (it may pass it by the last entry, and by what
+    /// encoding adds to raw writes), after the dropped-entries notice. Synchronous.
+    pub fn build_batch(&mut self, id: String, max: usize) -> Batch {
+        let mut batch = Batch::with_format(id, self.shared.body_format.clone());
         let dropped = self.shared.queue.take_dropped_unreported();
         if dropped > 0 {
             self.entry.clear();
@@ -297,21 +443,25 @@ impl Intake {
                 &format!("logship: dropped {dropped} entries"),
                 &mut self.entry,
             );
-            batch.push(&self.entry, false);
+            self.push_entry(&mut batch, false, None);
         }
         while batch.len() < max && self.shared.queue.has_records() {
             self.scratch.clear();
             self.taken.clear();
+            // Entries are larger than their writes (metadata, escaping; log records more so):
+            // take a fraction of what is left each round, so the batch ends close to `max`
+            // without knowing sizes ahead.
+            let room = (max - batch.len()) / batch.format().growth();
             self.shared
                 .queue
-                .take(max - batch.len(), &mut self.scratch, &mut self.taken);
+                .take(room, &mut self.scratch, &mut self.taken);
             for i in 0..self.taken.len() {
                 let record = self.taken[i];
                 self.encode_record(&record);
-                if !record.tapped {
+                if !record.tapped && self.shared.feeds_tap {
                     self.shared.tap.publish(trim_newline(&self.entry));
                 }
-                batch.push(&self.entry, true);
+                self.push_entry(&mut batch, true, Some(record.header.unix_nanos));
             }
         }
         self.shared.queue.set_held(batch.len());

@@ -49,3 +49,16 @@ impl Counters {
         }
     }
 }
+
+/// One destination's counters, as the doors report them per destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationStats {
+    /// The upload address without the private id (a write credential):
+    /// `{base_url}/c/{collection}`, or `{base_url}/v1/logs` for OTLP.
+    pub name: String,
+    pub stats: Stats,
+    /// Whether uploads go to the destination's `backup_url` right now.
+    pub using_backup: bool,
+    /// The last problem its uploader reported.
+    pub last_error: Option<String>,
+}

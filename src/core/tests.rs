@@ -32,6 +32,7 @@ enum Reply {
 #[derive(Debug, Clone)]
 struct Sent {
     at: Duration,
+    url: String,
     body: Vec<u8>,
     batch_id: String,
     content_encoding: Option<&'static str>,
@@ -59,6 +60,8 @@ struct World {
     sleepers: RefCell<Vec<(Duration, Waker)>>,
     script: RefCell<VecDeque<Reply>>,
     sent: RefCell<Vec<Sent>>,
+    /// URLs that fail every request (a server that is down), whatever the script says.
+    down: RefCell<Vec<String>>,
 }
 
 #[derive(Clone, Default)]
@@ -105,18 +108,22 @@ impl Transport for Fake {
     ) -> impl Future<Output = Result<Response, TransportError>> + 'a {
         self.0.sent.borrow_mut().push(Sent {
             at: self.0.now.get(),
+            url: request.url.to_owned(),
             body: request.body.to_vec(),
             batch_id: request.batch_id.to_owned(),
             content_encoding: request.content_encoding,
             orig_content_length: request.orig_content_length,
             headers: request.headers.to_vec(),
         });
-        let reply = self
-            .0
-            .script
-            .borrow_mut()
-            .pop_front()
-            .unwrap_or(Reply::Status(200, None, ""));
+        let reply = if self.0.down.borrow().iter().any(|url| url == request.url) {
+            Reply::Fail
+        } else {
+            self.0
+                .script
+                .borrow_mut()
+                .pop_front()
+                .unwrap_or(Reply::Status(200, None, ""))
+        };
         async move {
             match reply {
                 Reply::Status(status, retry_after, body) => Ok(Response {
@@ -189,13 +196,17 @@ impl Harness {
             max_batch_bytes: config.max_batch_bytes(),
             seed: 1,
         };
-        let shipper = Shipper::new(
+        let mut shipper = Shipper::new(
             shared.clone(),
             fake.clone(),
             fake.clone(),
             fake.clone(),
             settings,
         );
+        if let Some(backup_url) = &config.backup_url {
+            let probe = Duration::from_millis(config.failover_probe_ms);
+            shipper = shipper.with_backup(backup_url.clone(), probe);
+        }
         let pool = LocalPool::new();
         pool.spawner().spawn_local(shipper.run()).unwrap();
         let mut h = Harness {
@@ -575,4 +586,146 @@ fn stop_counts_what_is_left_as_dropped() {
     h.pool.run_until_stalled();
     let s = h.shared.queue.stats();
     assert_eq!((s.written, s.dropped, s.uploaded), (2, 2, 0));
+}
+
+const PRIMARY: &str = "http://collector.test/c/core.test/id";
+const BACKUP: &str = "http://backup.test";
+
+#[test]
+fn uploads_fail_over_to_the_backup_after_three_failures_and_come_back_after_a_probe() {
+    let mut h = Harness::new(
+        r#""flush_delay_ms":0,"retry_initial_ms":100,"retry_max_ms":100,"backup_url":"http://backup.test","failover_probe_ms":10000"#,
+    );
+    h.fake.0.down.borrow_mut().push(PRIMARY.to_owned());
+    h.write("a").unwrap();
+    h.advance(ms(1000));
+    let sent = h.sent();
+    let urls: Vec<&str> = sent.iter().map(|s| s.url.as_str()).collect();
+    assert_eq!(urls, [PRIMARY, PRIMARY, PRIMARY, BACKUP]);
+    assert_eq!(sent[3].at, sent[2].at, "the backup is tried at once");
+    assert!(sent.iter().all(|s| s.batch_id == sent[0].batch_id));
+    assert!(h.shared.using_backup());
+    let s = h.shared.queue.stats();
+    assert_eq!((s.uploaded, s.retries), (1, 3));
+    assert!(h
+        .errors
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e.contains("backup_url")));
+
+    h.write("b").unwrap();
+    assert_eq!(
+        h.sent().last().unwrap().url,
+        BACKUP,
+        "no more waiting on the primary"
+    );
+    assert_eq!(h.sent().len(), 5);
+
+    // The probe is due: the next batch tries the primary, which is still down, then the backup.
+    h.advance(ms(10_000));
+    h.write("c").unwrap();
+    let sent = h.sent();
+    assert_eq!(
+        (sent[5].url.as_str(), sent[6].url.as_str()),
+        (PRIMARY, BACKUP)
+    );
+    assert_eq!(sent[5].at, sent[6].at);
+    assert!(h.shared.using_backup());
+
+    // The primary is back: the next probe finds it, and uploads stay there.
+    h.fake.0.down.borrow_mut().clear();
+    h.advance(ms(5_000));
+    h.write("d").unwrap();
+    assert_eq!(h.sent().last().unwrap().url, BACKUP, "not due yet");
+    h.advance(ms(5_000));
+    h.write("e").unwrap();
+    h.write("f").unwrap();
+    let sent = h.sent();
+    let tail: Vec<(&str, Vec<String>)> = sent[8..]
+        .iter()
+        .map(|s| (s.url.as_str(), s.texts()))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            (PRIMARY, vec!["e".to_owned()]),
+            (PRIMARY, vec!["f".to_owned()])
+        ]
+    );
+    assert!(!h.shared.using_backup());
+    assert_eq!(h.shared.queue.stats().uploaded, 6);
+    h.stats_balance();
+}
+
+#[test]
+fn without_a_backup_a_dead_primary_is_retried_as_before() {
+    let mut h = Harness::new(r#""flush_delay_ms":0,"retry_initial_ms":100,"retry_max_ms":100"#);
+    h.fake.0.down.borrow_mut().push(PRIMARY.to_owned());
+    h.write("a").unwrap();
+    h.advance(ms(2000));
+    assert!(h.sent().len() > 5);
+    assert!(h.sent().iter().all(|s| s.url == PRIMARY));
+    assert!(!h.shared.using_backup());
+}
+
+fn otlp_records(sent: &Sent) -> Vec<serde_json::Value> {
+    let body: serde_json::Value = serde_json::from_slice(&sent.body).expect("OTLP JSON");
+    let resource = &body["resourceLogs"][0];
+    assert_eq!(
+        resource["resource"]["attributes"][0]["value"]["stringValue"],
+        "core.test"
+    );
+    resource["scopeLogs"][0]["logRecords"]
+        .as_array()
+        .expect("logRecords")
+        .clone()
+}
+
+#[test]
+fn otlp_batches_carry_log_records_split_on_413_and_keep_ids_on_retry() {
+    let mut h = Harness::new(
+        r#""format":"otlp","skip_client_time":false,"compression":"auto","include_proc_seq":true"#,
+    );
+    h.script(&[Reply::Status(503, None, ""), Reply::Status(413, None, "")]);
+    h.write("plain text").unwrap();
+    h.write("[v1] verbose").unwrap();
+    h.write(r#"{"event":"click","x":1}"#).unwrap();
+    h.write(&"long ".repeat(100)).unwrap();
+    h.advance(ms(2000));
+    h.advance(ms(60_000));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 4, "retry, then a 413 split into two halves");
+    assert_eq!(sent[0].batch_id, sent[1].batch_id);
+    assert_ne!(sent[2].batch_id, sent[3].batch_id);
+    assert!(
+        sent.iter().all(|s| s.content_encoding != Some("zstd")),
+        "auto means gzip for OTLP"
+    );
+    let whole = otlp_records(&sent[1]);
+    assert_eq!(whole.len(), 4);
+    let halves: Vec<serde_json::Value> = [&sent[2], &sent[3]]
+        .into_iter()
+        .flat_map(otlp_records)
+        .collect();
+    assert_eq!(halves, whole);
+    let written = BASE_NANOS.to_string();
+    assert_eq!(whole[0]["timeUnixNano"], written.as_str());
+    assert_eq!(whole[0]["observedTimeUnixNano"], written.as_str());
+    assert_eq!(whole[0]["body"]["stringValue"], "plain text");
+    assert_eq!(
+        (
+            whole[0]["severityNumber"].clone(),
+            whole[1]["severityText"].clone()
+        ),
+        (serde_json::json!(9), serde_json::json!("DEBUG"))
+    );
+    assert_eq!(whole[1]["attributes"][0]["key"], "logtail.proc_seq");
+    assert_eq!(whole[1]["attributes"][0]["value"]["intValue"], "2");
+    assert_eq!(
+        whole[2]["body"]["kvlistValue"]["values"][1],
+        serde_json::json!({"key": "x", "value": {"intValue": "1"}})
+    );
+    let s = h.shared.queue.stats();
+    assert_eq!((s.uploaded, s.retries), (4, 1));
 }

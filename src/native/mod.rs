@@ -9,20 +9,33 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::core::config::{Compression, Config, OnFull};
+use crate::core::config::{Compression, Config, Destination, Format, OnFull};
 use crate::core::ids::PrivateId;
 use crate::core::level;
 use crate::core::shipper::{Shipper, ShipperSettings};
-use crate::core::stats::Stats;
+use crate::core::stats::{DestinationStats, Stats};
 use crate::core::tap::Subscriber;
 use crate::core::traits::Clock;
-use crate::core::{MetricsSource, Shared};
+use crate::core::{ErrorReporter, MetricsSource, Shared};
 use crate::error::Error;
 use event_listener::Listener as _;
 use transport::{HttpTransport, SystemClock, TokioTimer};
 
 /// How long dropping the last handle of a logger that was not shut down waits for a drain.
 const DROP_DRAIN: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// Set on logship's background thread. What runs there (reqwest, hyper) logs through `log`
+    /// and `tracing`; the facades must not ship that, or every upload would log, and every such
+    /// log cause another upload.
+    static SHIPPER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the caller is logship's own background thread (see `SHIPPER_THREAD`).
+#[cfg(any(feature = "log", feature = "tracing"))]
+pub(crate) fn on_shipper_thread() -> bool {
+    SHIPPER_THREAD.with(std::cell::Cell::get)
+}
 
 /// A logger. Cheap to clone; every clone writes to the same queue. `write` never waits for the
 /// network. Call [`Logger::shutdown`] to drain before exit; dropping the last handle drains for up
@@ -33,7 +46,12 @@ pub struct Logger {
 }
 
 struct Inner {
+    /// The first destination's state: its shipper feeds the tap, its counters are `stats()`.
     shared: Arc<Shared>,
+    /// Every destination after the first (`destinations`), each with its own queue and shipper.
+    others: Vec<Arc<Shared>>,
+    /// Each destination's name (its address without the private id), the first one first.
+    names: Vec<String>,
     public_id: String,
     stderr_level: i32,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -63,43 +81,69 @@ impl Logger {
         Self::start(config, None)
     }
 
+    /// One queue and one shipper per destination; every shipper runs on the one background
+    /// thread, concurrently, so a slow or dead destination waits alone.
     fn start(config: Config, metrics: Option<MetricsSource>) -> Result<Logger, Error> {
         config.validate()?;
-        let private_id = config
-            .private_id
-            .clone()
-            .unwrap_or_else(|| PrivateId::from_bytes(random()));
-        let reporter = Arc::new(|message: &str| eprintln!("logship: {message}"));
-        let shared = Shared::new(&config, u32::from_le_bytes(random()), metrics, reporter);
-        let settings = ShipperSettings {
-            url: config.upload_url(&private_id),
-            headers: config
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            compression: config.compression,
-            flush_delay: Duration::from_millis(config.flush_delay_ms),
-            request_timeout: Duration::from_millis(config.request_timeout_ms),
-            retry_initial: Duration::from_millis(config.retry_initial_ms),
-            retry_max: Duration::from_millis(config.retry_max_ms),
-            max_batch_bytes: config.max_batch_bytes(),
-            seed: u64::from_le_bytes(random()),
-        };
+        let destinations = config.destination_configs();
+        let several = destinations.len() > 1;
+        let proc_id = u32::from_le_bytes(random());
+        let (mut states, mut names, mut shippers) = (Vec::new(), Vec::new(), Vec::new());
+        let mut public_id = String::new();
+        for (i, destination) in destinations.iter().enumerate() {
+            let private_id = destination
+                .private_id
+                .clone()
+                .unwrap_or_else(|| PrivateId::from_bytes(random()));
+            let name = destination.display_url();
+            let reporter: ErrorReporter = match several {
+                true => {
+                    let name = name.clone();
+                    Arc::new(move |message: &str| eprintln!("logship: {name}: {message}"))
+                }
+                false => Arc::new(|message: &str| eprintln!("logship: {message}")),
+            };
+            let shared = match i {
+                0 => Shared::new(destination, proc_id, metrics.clone(), reporter),
+                _ => Shared::new_without_tap(destination, proc_id, metrics.clone(), reporter),
+            };
+            let url = destination.upload_url(&private_id);
+            let settings =
+                ShipperSettings::from_config(destination, url, u64::from_le_bytes(random()));
+            let transport = HttpTransport::new().map_err(Error::Runtime)?;
+            let mut shipper =
+                Shipper::new(shared.clone(), transport, TokioTimer, SystemClock, settings);
+            if let Some(backup_url) = destination.backup_upload_url(&private_id) {
+                let probe_interval = Duration::from_millis(destination.failover_probe_ms);
+                shipper = shipper.with_backup(backup_url, probe_interval);
+            }
+            if i == 0 {
+                public_id = private_id.public_id();
+            }
+            states.push(shared);
+            names.push(name);
+            shippers.push(shipper);
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::Runtime(e.to_string()))?;
-        let transport = HttpTransport::new().map_err(Error::Runtime)?;
-        let shipper = Shipper::new(shared.clone(), transport, TokioTimer, SystemClock, settings);
         let thread = std::thread::Builder::new()
             .name("logship".into())
-            .spawn(move || runtime.block_on(shipper.run()))
+            .spawn(move || {
+                SHIPPER_THREAD.with(|flag| flag.set(true));
+                runtime.block_on(futures::future::join_all(
+                    shippers.into_iter().map(Shipper::run),
+                ));
+            })
             .map_err(|e| Error::Runtime(e.to_string()))?;
+        let shared = states.remove(0);
         Ok(Logger {
             inner: Arc::new(Inner {
                 shared,
-                public_id: private_id.public_id(),
+                others: states,
+                names,
+                public_id,
                 stderr_level: config.stderr_level,
                 thread: Mutex::new(Some(thread)),
                 shutdown: Mutex::new(None),
@@ -110,21 +154,34 @@ impl Logger {
     /// Queues one entry. Never waits for the network; in steady state, never allocates.
     /// Errors: [`Error::ShutDown`] after shutdown, [`Error::QueueFull`] when the entry was dropped
     /// for lack of room (it is counted, and reported to the server by the next upload).
+    /// With several destinations, every one gets its copy (each counts its own losses), and the
+    /// error says that at least one refused it.
     pub fn write(&self, bytes: &[u8]) -> Result<(), Error> {
         if self.inner.stderr_level >= 0 {
             echo_to_stderr(bytes, self.inner.stderr_level);
         }
-        Ok(self.inner.shared.write(bytes, SystemClock.unix_nanos())?)
+        let now = SystemClock.unix_nanos();
+        let mut result = self.inner.shared.write(bytes, now);
+        for other in &self.inner.others {
+            let pushed = other.write(bytes, now);
+            result = result.and(pushed);
+        }
+        Ok(result?)
     }
 
     /// Uploads everything written so far without waiting for the flush delay, and waits up to
     /// `timeout` for it to be delivered (or rejected or dropped).
+    /// With several destinations, waits for all of them (and a dead one makes it time out).
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
         if self.inner.shared.queue.is_stopped() {
             return Err(Error::ShutDown);
         }
-        let target = self.inner.shared.queue.request_flush();
-        self.inner.wait_settled(target, Instant::now() + timeout)
+        let targets: Vec<u64> = self
+            .inner
+            .destinations()
+            .map(|shared| shared.queue.request_flush())
+            .collect();
+        self.inner.wait_settled(&targets, Instant::now() + timeout)
     }
 
     /// Refuses further writes, drains up to `timeout`, stops the background thread. Idempotent:
@@ -142,8 +199,23 @@ impl Logger {
         }
     }
 
+    /// The counters of the (first) destination; see [`Logger::destination_stats`] for each one.
     pub fn stats(&self) -> Stats {
         self.inner.shared.queue.stats()
+    }
+
+    /// Each destination's name, counters and state, in configuration order.
+    pub fn destination_stats(&self) -> Vec<DestinationStats> {
+        self.inner
+            .destinations()
+            .zip(&self.inner.names)
+            .map(|(shared, name)| DestinationStats {
+                name: name.clone(),
+                stats: shared.queue.stats(),
+                using_backup: shared.using_backup(),
+                last_error: shared.last_error(),
+            })
+            .collect()
     }
 
     /// The id people see for this logger's stream: SHA-256 of the private id.
@@ -151,25 +223,52 @@ impl Logger {
         &self.inner.public_id
     }
 
-    /// The last problem reported by the uploader (a rejected batch, for example).
+    /// The last problem reported by the uploader (a rejected batch, for example). With several
+    /// destinations: the first one's, else another's, prefixed with its name.
     pub fn last_error(&self) -> Option<String> {
-        self.inner.shared.last_error()
+        self.inner.shared.last_error().or_else(|| {
+            let mut others = self.inner.others.iter().zip(&self.inner.names[1..]);
+            others.find_map(|(shared, name)| Some(format!("{name}: {}", shared.last_error()?)))
+        })
+    }
+}
+
+impl std::fmt::Debug for Logger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logger")
+            .field("public_id", &self.inner.public_id)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
     }
 }
 
 impl Inner {
-    fn wait_settled(&self, target: u64, deadline: Instant) -> Result<(), Error> {
-        let queue = &self.shared.queue;
-        loop {
-            let listener = queue.progress.listen();
-            if queue.is_settled(target) {
-                return Ok(());
+    /// Every destination's state, the first one first.
+    fn destinations(&self) -> impl Iterator<Item = &Arc<Shared>> {
+        std::iter::once(&self.shared).chain(&self.others)
+    }
+
+    /// Waits until each destination settled everything before its target (one per destination).
+    fn wait_settled(&self, targets: &[u64], deadline: Instant) -> Result<(), Error> {
+        let mut timed_out = false;
+        for (shared, &target) in self.destinations().zip(targets) {
+            let queue = &shared.queue;
+            loop {
+                let listener = queue.progress.listen();
+                if queue.is_settled(target) {
+                    break;
+                }
+                if listener.wait_deadline(deadline).is_none() && !queue.is_settled(target) {
+                    timed_out = true;
+                    break;
+                }
             }
-            if listener.wait_deadline(deadline).is_none() && !queue.is_settled(target) {
-                return Err(Error::Timeout {
-                    undelivered: queue.unsettled(),
-                });
-            }
+        }
+        match timed_out {
+            false => Ok(()),
+            true => Err(Error::Timeout {
+                undelivered: self.destinations().map(|s| s.queue.unsettled()).sum(),
+            }),
         }
     }
 
@@ -178,9 +277,9 @@ impl Inner {
         if let Some(result) = &*outcome {
             return result.clone();
         }
-        let target = self.shared.queue.close();
-        let drained = self.wait_settled(target, Instant::now() + timeout);
-        let left = self.shared.queue.stop();
+        let targets: Vec<u64> = self.destinations().map(|s| s.queue.close()).collect();
+        let drained = self.wait_settled(&targets, Instant::now() + timeout);
+        let left: u64 = self.destinations().map(|s| s.queue.stop()).sum();
         if let Some(thread) = self
             .thread
             .lock()
@@ -335,6 +434,20 @@ impl Builder {
         retry_initial_ms: u64,
         retry_max_ms: u64,
         request_timeout_ms: u64,
+        format: Format,
+        failover_probe_ms: u64,
+    }
+
+    /// Where uploads go after repeated failures at `base_url`, until it answers again.
+    pub fn backup_url(mut self, base_url: &str) -> Self {
+        self.config.backup_url = Some(base_url.to_owned());
+        self
+    }
+
+    /// Adds a destination (`destinations`); the builder's other keys are its defaults.
+    pub fn destination(mut self, destination: Destination) -> Self {
+        self.config.destinations.push(destination);
+        self
     }
 
     /// 64 lowercase hex characters; generated when not given.

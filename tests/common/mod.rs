@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: the shared encoding vectors and a collector on loopback.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod fault;
+
 use serde_json::Value;
 
 /// One shared encoding vector (tests/vectors.json): the bytes of one write, the options it needs,
@@ -16,8 +18,13 @@ pub struct Vector {
 impl Vector {
     /// Whether a door can reproduce it through its configuration alone (no fake clock or ids).
     pub fn door_compatible(&self) -> bool {
-        self.options.keys().all(|k| k == "low_memory" || k == "skip_client_time")
-            && self.options.get("skip_client_time").is_none_or(|v| v == true)
+        self.options
+            .keys()
+            .all(|k| k == "low_memory" || k == "skip_client_time")
+            && self
+                .options
+                .get("skip_client_time")
+                .is_none_or(|v| v == true)
     }
 
     pub fn low_memory(&self) -> bool {
@@ -38,7 +45,8 @@ fn expand(parts: &Value) -> Vec<u8> {
                     hex::decode(h).expect("hex part")
                 } else {
                     let text = part["repeat"].as_str().expect("repeat part");
-                    text.repeat(part["count"].as_u64().expect("count") as usize).into_bytes()
+                    text.repeat(part["count"].as_u64().expect("count") as usize)
+                        .into_bytes()
                 }
             })
             .collect(),
@@ -47,7 +55,8 @@ fn expand(parts: &Value) -> Vec<u8> {
 }
 
 pub fn vectors() -> Vec<Vector> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors.json"))
+        .unwrap();
     let file: Value = serde_json::from_str(&text).unwrap();
     file["vectors"]
         .as_array()

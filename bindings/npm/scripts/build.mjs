@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// `npm run build`: builds the package into dist/ and records its size.
+//
+//  1. installs the pinned wasm-bindgen CLI if it is missing (it must equal Cargo.toml's pin);
+//  2. compiles the crate for wasm32 with the size-optimised `release-wasm` profile (Cargo.toml);
+//  3. runs `wasm-bindgen --target web` (ES module + TypeScript types) into dist/;
+//  4. runs `wasm-opt -Oz` (binaryen: `apt-get install binaryen`);
+//  5. prints the raw and gzipped size of everything the package ships, writes SIZE.md, and fails
+//     over the budget; copies the package next to www/playground.html for the collector's playground.
+//
+// Environment: CARGO_TARGET_DIR (default <repo>/target), WASM_OPT (default `wasm-opt`).
+
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { homedir } from "node:os";
+import { delimiter, dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+const WASM_BINDGEN_VERSION = "0.2.130";
+/** Gzipped bytes of everything the package ships: the budget (issue 4), and the goal. */
+export const BUDGET_GZIP = 60000;
+const GOAL_GZIP = 20000;
+
+const pkg = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const repo = resolve(pkg, "../..");
+const dist = join(pkg, "dist");
+const targetDir = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(repo, "target");
+const env = { ...process.env, PATH: [join(homedir(), ".cargo", "bin"), process.env.PATH].join(delimiter) };
+
+function run(cmd, args, options = {}) {
+  console.log(`$ ${cmd} ${args.join(" ")}`);
+  const result = spawnSync(cmd, args, { stdio: "inherit", env, ...options });
+  if (result.error) throw new Error(`${cmd}: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`${cmd} exited with ${result.status}`);
+}
+
+function output(cmd, args) {
+  const result = spawnSync(cmd, args, { encoding: "utf8", env });
+  return result.status === 0 ? result.stdout.trim() : null;
+}
+
+function ensureWasmBindgen() {
+  const cargoToml = readFileSync(join(repo, "Cargo.toml"), "utf8");
+  const pin = cargoToml.match(/^wasm-bindgen = "=([^"]+)"/m);
+  if (!pin || pin[1] !== WASM_BINDGEN_VERSION) {
+    throw new Error(`Cargo.toml pins wasm-bindgen ${pin && pin[1]}, this script ${WASM_BINDGEN_VERSION}: make them equal`);
+  }
+  if (output("wasm-bindgen", ["--version"]) === `wasm-bindgen ${WASM_BINDGEN_VERSION}`) return;
+  run("cargo", ["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION]);
+}
+
+function files(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : [path];
+  });
+}
+
+/** What the package ships (package.json `files`, minus the README) with raw and gzipped sizes. */
+export function measure() {
+  const shipped = files(dist).filter((f) => !f.endsWith(".d.ts"));
+  const rows = shipped.map((file) => {
+    const bytes = readFileSync(file);
+    return { file: relative(pkg, file), raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+  });
+  const total = rows.reduce((t, r) => ({ raw: t.raw + r.raw, gzip: t.gzip + r.gzip }), { raw: 0, gzip: 0 });
+  return { rows, total };
+}
+
+/** Minifies the JS glue and snippets in place (esbuild): what ships is what is measured. */
+function minify() {
+  const require = createRequire(import.meta.url);
+  const esbuild = require("esbuild");
+  for (const file of files(dist).filter((f) => f.endsWith(".js"))) {
+    const { code } = esbuild.transformSync(readFileSync(file, "utf8"), {
+      format: "esm",
+      minify: true,
+      target: "es2020",
+      legalComments: "none",
+    });
+    writeFileSync(file, code);
+  }
+}
+
+function build() {
+  ensureWasmBindgen();
+  run(
+    "cargo",
+    [
+      "rustc",
+      "--lib",
+      "--target",
+      "wasm32-unknown-unknown",
+      "--profile",
+      "release-wasm",
+      "--crate-type",
+      "cdylib",
+    ],
+    { cwd: repo },
+  );
+  const wasm = join(targetDir, "wasm32-unknown-unknown", "release-wasm", "logship.wasm");
+  rmSync(dist, { recursive: true, force: true });
+  run("wasm-bindgen", ["--target", "web", "--out-dir", dist, "--out-name", "logship", wasm]);
+  const bg = join(dist, "logship_bg.wasm");
+  run(process.env.WASM_OPT || "wasm-opt", [
+    "-Oz",
+    "--enable-bulk-memory",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-reference-types",
+    "--enable-multivalue",
+    "--strip-debug",
+    "--strip-producers",
+    bg,
+    "-o",
+    bg,
+  ]);
+
+  minify();
+
+  const { rows, total } = measure();
+  const table = [
+    "| file | bytes | gzipped |",
+    "| --- | ---: | ---: |",
+    ...rows.map((r) => `| ${r.file} | ${r.raw} | ${r.gzip} |`),
+    `| **total** | **${total.raw}** | **${total.gzip}** |`,
+  ].join("\n");
+  console.log(`\n${table}\n`);
+  writeFileSync(
+    join(pkg, "SIZE.md"),
+    `# Bundle size\n\nWritten by \`npm run build\`: everything the package ships (wasm and JS; types excluded),\n` +
+      `raw and gzipped (level 9). Budget ${BUDGET_GZIP} bytes gzipped, goal under ${GOAL_GZIP};\n` +
+      `\`npm test\` fails over the budget.\n\n${table}\n`,
+  );
+  if (total.gzip > BUDGET_GZIP) {
+    throw new Error(`the package is ${total.gzip} bytes gzipped, over the budget of ${BUDGET_GZIP}`);
+  }
+
+  // The collector serves www/: the playground loads this copy of the package.
+  const playground = join(repo, "www", "playground", "pkg");
+  if (existsSync(join(repo, "www"))) {
+    rmSync(playground, { recursive: true, force: true });
+    mkdirSync(playground, { recursive: true });
+    cpSync(dist, playground, { recursive: true });
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    build();
+  } catch (err) {
+    console.error(`build failed: ${err.message}`);
+    process.exit(1);
+  }
+}

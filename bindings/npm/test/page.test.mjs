@@ -1,0 +1,208 @@
+// The npm package as users get it (`npm pack`), in Debian's Chromium through playwright-core:
+// from a plain <script type="module"> on a static server, and from a Vite build. The collector
+// must hold every line, including the last one written just before the page goes away.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { BUDGET_GZIP, measure } from "../scripts/build.mjs";
+import {
+  ensureBuilt,
+  entries,
+  env,
+  launchChromium,
+  pkg,
+  run,
+  startCollector,
+  startStatic,
+  unique,
+  waitForEntries,
+} from "./servers.mjs";
+
+let collector;
+let site;
+let browser;
+let root;
+
+/** Installs the packed package into `dir`/node_modules/logship, as npm would. */
+function installPacked(dir) {
+  const out = spawnSync("npm", ["pack", "--json", "--pack-destination", dir], { cwd: pkg, env, encoding: "utf8" });
+  assert.equal(out.status, 0, out.stderr);
+  const [{ filename }] = JSON.parse(out.stdout);
+  mkdirSync(join(dir, "node_modules"), { recursive: true });
+  run("tar", ["-xzf", join(dir, filename), "-C", join(dir, "node_modules")]);
+  renameSync(join(dir, "node_modules", "package"), join(dir, "node_modules", "logship"));
+}
+
+before(async () => {
+  ensureBuilt();
+  root = mkdtempSync(join(tmpdir(), "logship-pages-"));
+  installPacked(root);
+  cpSync(join(pkg, "test", "pages"), root, { recursive: true });
+  collector = await startCollector();
+  site = await startStatic(root);
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.stop();
+  await collector?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+async function openLogger(collection, extra = {}) {
+  const page = await browser.context.newPage();
+  const errors = [];
+  page.on("pageerror", (err) => errors.push(err));
+  const options = encodeURIComponent(JSON.stringify({ baseUrl: collector.url, collection, skipClientTime: true, ...extra }));
+  await page.goto(`${site.url}/logger.html?options=${options}`);
+  await page.waitForFunction(() => window.ready === true || window.failed);
+  assert.equal(await page.evaluate(() => window.failed ?? null), null);
+  return { page, errors };
+}
+
+function texts(got) {
+  return got.map((e) => e.text);
+}
+
+test("the package ships within the size budget", () => {
+  const { rows, total } = measure();
+  console.log(rows.map((r) => `  ${r.file}: ${r.raw} bytes, ${r.gzip} gzipped`).join("\n"));
+  console.log(`  total: ${total.raw} bytes, ${total.gzip} gzipped (budget ${BUDGET_GZIP})`);
+  assert.ok(total.gzip <= BUDGET_GZIP, `${total.gzip} bytes gzipped`);
+  const packed = readdirSync(join(root, "node_modules", "logship", "dist"));
+  assert.ok(packed.includes("logship_bg.wasm") && packed.includes("logship.d.ts") && packed.includes("snippets"), packed.join());
+});
+
+test("navigating away: every line arrives, including the last one written before leaving", async () => {
+  const collection = unique("page-exit");
+  const { page, errors } = await openLogger(collection);
+  await page.evaluate(() => {
+    for (let i = 0; i < 300; i++) window.log.write(`early line ${i}`);
+  });
+  // The default flush delay (2 s) ships these the ordinary way.
+  await page.waitForTimeout(2500);
+  await page.evaluate(() => {
+    for (let i = 0; i < 100; i++) window.log.write(`late line ${i}`);
+    window.log.json({ event: "leaving", at: "the very end" });
+    window.log.write("the last line, written just before leaving");
+    location.href = "next.html";
+  });
+  await page.waitForURL(/next\.html/);
+  const got = await waitForEntries(collector.url, collection, 402);
+  const want = [
+    ...Array.from({ length: 300 }, (_, i) => `early line ${i}`),
+    ...Array.from({ length: 100 }, (_, i) => `late line ${i}`),
+  ];
+  assert.deepEqual(texts(got.filter((e) => e.text !== undefined && e.text !== "the last line, written just before leaving")), want);
+  assert.deepEqual(got[got.length - 2], { event: "leaving", at: "the very end" });
+  assert.equal(got[got.length - 1].text, "the last line, written just before leaving");
+  assert.equal(got.length, 402);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("closing the tab: the queued lines arrive", async () => {
+  const collection = unique("page-close");
+  const { page } = await openLogger(collection);
+  await page.evaluate(() => {
+    for (let i = 0; i < 50; i++) window.log.write(`closing line ${i}`);
+  });
+  await page.close({ runBeforeUnload: true });
+  const got = await waitForEntries(collector.url, collection, 50);
+  assert.deepEqual(texts(got), Array.from({ length: 50 }, (_, i) => `closing line ${i}`));
+});
+
+test("hidden tab: the queue leaves at once, and the page goes on logging", async () => {
+  const collection = unique("page-hidden");
+  const { page } = await openLogger(collection, { flushDelayMs: 600000 });
+  await page.evaluate(() => {
+    window.log.write("before hiding");
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  const early = await waitForEntries(collector.url, collection, 1, 5000);
+  assert.deepEqual(texts(early), ["before hiding"]);
+  const stats = await page.evaluate(async () => {
+    window.log.write("after");
+    await window.log.flush(10000);
+    return window.log.stats();
+  });
+  assert.deepEqual(texts(await entries(collector.url, collection)), ["before hiding", "after"]);
+  assert.equal(stats.uploaded, 2);
+  assert.equal(stats.retries, 0);
+  await page.close();
+});
+
+test("a Vite build of an app using the package uploads", async () => {
+  const app = mkdtempSync(join(tmpdir(), "logship-vite-"));
+  try {
+    installPacked(app);
+    writeFileSync(
+      join(app, "index.html"),
+      `<!doctype html><meta charset="utf-8"><title>vite app</title><script type="module" src="/main.js"></script>\n`,
+    );
+    writeFileSync(
+      join(app, "main.js"),
+      `import init, { Logger } from "logship";
+const q = new URLSearchParams(location.search);
+await init();
+const log = new Logger({ baseUrl: q.get("collector"), collection: q.get("collection"), flushDelayMs: 0 });
+log.write("hello from a vite build");
+log.json({ bundler: "vite" });
+await log.flush(10000);
+window.done = { publicId: log.publicId, stats: log.stats() };
+`,
+    );
+    run("node", [join(pkg, "node_modules", "vite", "bin", "vite.js"), "build", app, "--logLevel", "warn"], {
+      cwd: app,
+    });
+    const assets = readdirSync(join(app, "dist", "assets"));
+    assert.ok(assets.some((f) => f.endsWith(".wasm")), assets.join());
+    const built = await startStatic(join(app, "dist"));
+    try {
+      const collection = unique("page-vite");
+      const page = await browser.context.newPage();
+      await page.goto(`${built.url}/?collector=${encodeURIComponent(collector.url)}&collection=${collection}`);
+      const done = await page.waitForFunction(() => window.done).then((h) => h.jsonValue());
+      assert.equal(done.publicId.length, 64);
+      assert.equal(done.stats.uploaded, 2);
+      const got = await entries(collector.url, collection);
+      assert.equal(got[0].text, "hello from a vite build");
+      assert.equal(got[1].bundler, "vite");
+      assert.match(got[0].logtail.client_time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+      await page.close();
+    } finally {
+      await built.stop();
+    }
+  } finally {
+    rmSync(app, { recursive: true, force: true });
+  }
+});
+
+test("write() of a 100-byte line: microseconds per call", async () => {
+  const collection = unique("page-bench");
+  const { page } = await openLogger(collection, { flushDelayMs: 600000, bufferBytes: 64 * 1024 * 1024 });
+  const result = await page.evaluate(() => {
+    const line = "x".repeat(100);
+    const bytes = new TextEncoder().encode(line);
+    const time = (n, data) => {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) window.log.write(data);
+      return ((performance.now() - t0) * 1000) / n;
+    };
+    time(20000, line); // warm-up
+    return { string: time(200000, line), bytes: time(200000, bytes), dropped: window.log.stats().dropped };
+  });
+  console.log(`  write(100-byte string): ${result.string.toFixed(3)} µs; write(100-byte Uint8Array): ${result.bytes.toFixed(3)} µs`);
+  assert.equal(result.dropped, 0);
+  // Generous: this machine is shared. The goal (≤ 1 µs) is reported, not asserted.
+  assert.ok(result.string < 20 && result.bytes < 20, JSON.stringify(result));
+  await page.evaluate(() => window.log.shutdown(0));
+  await page.close();
+});

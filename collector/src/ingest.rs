@@ -1,0 +1,236 @@
+//! Turning a decoded upload into entries: names and ids checked, the body parsed, nothing stored yet.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::store::NewEntry;
+
+/// Collections (and OTLP `service.name`s) are 1–128 characters of `A-Z a-z 0-9 . _ -`.
+pub(crate) fn check_collection(name: &str) -> Result<(), String> {
+    let ok = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err("invalid collection name: use 1-128 characters of A-Z a-z 0-9 . _ -".into())
+    }
+}
+
+/// The public id (hex SHA-256 of the 32 raw bytes) of a private id of 64 lowercase hex characters.
+/// The error never repeats the private id.
+pub(crate) fn public_id(private_id: &str) -> Result<String, String> {
+    let lower_hex = private_id
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    match hex::decode(private_id) {
+        Ok(raw) if lower_hex && raw.len() == 32 => Ok(hex::encode(Sha256::digest(raw))),
+        _ => Err("invalid private id: must be 64 lowercase hex characters".into()),
+    }
+}
+
+fn not_entries(e: impl fmt::Display) -> String {
+    format!("body is not a JSON array of objects: {e}")
+}
+
+/// The elements of a logtail upload (a JSON array of objects), each with its level (`"v"`, 0 when absent).
+pub(crate) fn logtail_entries(body: &str) -> Result<Vec<NewEntry>, String> {
+    let elements: Vec<&RawValue> = serde_json::from_str(body).map_err(not_entries)?;
+    elements.into_iter().map(|raw| entry(0, raw)).collect()
+}
+
+fn entry(stream: usize, raw: &RawValue) -> Result<NewEntry, String> {
+    let Level(level) = serde_json::from_str(raw.get()).map_err(not_entries)?;
+    Ok(NewEntry {
+        stream,
+        level,
+        raw: raw.get().to_owned(),
+    })
+}
+
+/// An OTLP/HTTP JSON `ExportLogsServiceRequest`, reduced to what is stored.
+#[derive(Deserialize)]
+struct ExportLogs<'a> {
+    #[serde(rename = "resourceLogs", default, borrow)]
+    resource_logs: Vec<ResourceLogs<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ResourceLogs<'a> {
+    #[serde(default)]
+    resource: Resource,
+    #[serde(rename = "scopeLogs", default, borrow)]
+    scope_logs: Vec<ScopeLogs<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Resource {
+    #[serde(default)]
+    attributes: Vec<KeyValue>,
+}
+
+#[derive(Deserialize)]
+struct KeyValue {
+    key: String,
+    #[serde(default)]
+    value: AnyValue,
+}
+
+#[derive(Deserialize, Default)]
+struct AnyValue {
+    #[serde(rename = "stringValue")]
+    string_value: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ScopeLogs<'a> {
+    #[serde(rename = "logRecords", default, borrow)]
+    log_records: Vec<&'a RawValue>,
+}
+
+/// Collection used for OTLP resources without a `service.name` (OpenTelemetry's own default).
+const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// The log records of an OTLP upload, and the collections (`service.name`) they go to.
+pub(crate) fn otlp_entries(body: &str) -> Result<(Vec<String>, Vec<NewEntry>), String> {
+    let request: ExportLogs<'_> =
+        serde_json::from_str(body).map_err(|e| format!("body is not OTLP/HTTP JSON logs: {e}"))?;
+    let mut collections: Vec<String> = Vec::new();
+    let mut entries = Vec::new();
+    for rl in request.resource_logs {
+        let name = rl
+            .resource
+            .attributes
+            .into_iter()
+            .find(|kv| kv.key == "service.name")
+            .and_then(|kv| kv.value.string_value)
+            .unwrap_or_else(|| UNKNOWN_SERVICE.into());
+        check_collection(&name).map_err(|e| format!("service.name: {e}"))?;
+        let stream = match collections.iter().position(|c| *c == name) {
+            Some(i) => i,
+            None => {
+                collections.push(name);
+                collections.len() - 1
+            }
+        };
+        for record in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
+            entries.push(entry(stream, record)?);
+        }
+    }
+    Ok((collections, entries))
+}
+
+/// An entry's level: its top-level `"v"` when that is an integer, else 0. Fails unless the value is an object.
+struct Level(i64);
+
+impl<'de> Deserialize<'de> for Level {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Level, D::Error> {
+        d.deserialize_map(LevelVisitor)
+    }
+}
+
+struct LevelVisitor;
+
+impl<'de> Visitor<'de> for LevelVisitor {
+    type Value = Level;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Level, A::Error> {
+        let mut level = None;
+        while let Some(IsV(is_v)) = map.next_key()? {
+            if is_v && level.is_none() {
+                let v: serde_json::Value = map.next_value()?;
+                level = Some(v.as_i64().unwrap_or(0));
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Level(level.unwrap_or(0)))
+    }
+}
+
+/// A member name, reduced to whether it is `"v"` (without allocating).
+struct IsV(bool);
+
+impl<'de> Deserialize<'de> for IsV {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<IsV, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = IsV;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IsV, E> {
+                Ok(IsV(v == "v"))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ids() {
+        assert!(check_collection("my-app.example_1").is_ok());
+        for bad in ["", "a/b", "a b", "é", &"x".repeat(129)] {
+            assert!(check_collection(bad).is_err(), "{bad:?}");
+        }
+        let private = "00".repeat(32);
+        let public = public_id(&private).unwrap();
+        assert_eq!(public, hex::encode(Sha256::digest([0u8; 32])));
+        for bad in [
+            "AA".repeat(32),
+            "0".repeat(63),
+            "0".repeat(66),
+            "g".repeat(64),
+        ] {
+            let err = public_id(&bad).unwrap_err();
+            assert!(!err.contains(&bad));
+        }
+    }
+
+    #[test]
+    fn entries_keep_their_exact_text_and_level() {
+        let entries =
+            logtail_entries("[{\"v\":2,\"text\":\"a\"}\n,{\"x\": [1, {\"v\":3}]}\n]").unwrap();
+        let got: Vec<_> = entries.iter().map(|e| (e.level, e.raw.as_str())).collect();
+        assert_eq!(
+            got,
+            [(2, r#"{"v":2,"text":"a"}"#), (0, r#"{"x": [1, {"v":3}]}"#)]
+        );
+        for bad in ["", "{}", "[1]", "[{}", "[{},]", "[{}] x", "[\"a\"]"] {
+            assert!(logtail_entries(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn otlp_records_by_service() {
+        let body = r#"{"resourceLogs":[
+            {"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},
+             "scopeLogs":[{"logRecords":[{"body":{"stringValue":"one"}},{"body":{"stringValue":"two"}}]}]},
+            {"scopeLogs":[{"logRecords":[{"severityNumber":9}]}]}]}"#;
+        let (collections, entries) = otlp_entries(body).unwrap();
+        assert_eq!(collections, ["svc", UNKNOWN_SERVICE]);
+        let got: Vec<_> = entries.iter().map(|e| (e.stream, e.raw.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (0, r#"{"body":{"stringValue":"one"}}"#),
+                (0, r#"{"body":{"stringValue":"two"}}"#),
+                (1, r#"{"severityNumber":9}"#)
+            ]
+        );
+        assert!(otlp_entries(r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[1]}]}]}"#).is_err());
+    }
+}

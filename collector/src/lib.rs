@@ -1,0 +1,212 @@
+//! logship-collector: a local collector for logship uploads.
+//!
+//! It accepts logtail uploads (`POST /c/{collection}/{private_id}`, plain, zstd or gzip) and OTLP/HTTP
+//! JSON (`POST /v1/logs`), stores each batch exactly once in SQLite (WAL, FTS5 search), and serves the
+//! live view (`www/`), a search API and a WebSocket tail. See `collector/README.md`.
+//!
+//! ```no_run
+//! let collector = logship_collector::Collector::start(Default::default()).unwrap();
+//! println!("live view at {}", collector.url());
+//! ```
+
+mod decode;
+mod http;
+mod ingest;
+mod search;
+mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// Default for [`Options::max_body`]: 8 MiB of decompressed body per upload.
+pub const DEFAULT_MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// How the collector is started.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Address to listen on. Default `127.0.0.1:0` (the OS picks a free port; see [`Collector::addr`]).
+    pub listen: SocketAddr,
+    /// SQLite database file; `None` keeps everything in memory (gone when the collector stops).
+    pub db: Option<PathBuf>,
+    /// When set, ingest (`/c/…` and `/v1/logs`) requires `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Largest upload accepted, in bytes, both on the wire and after decompression
+    /// (default [`DEFAULT_MAX_BODY`], 8 MiB). Larger uploads get 413.
+    pub max_body: usize,
+    /// Directory served at `/`; `None` serves the repository's `www/` (the directory next to this crate,
+    /// resolved at compile time), so edits to the page show up on reload without a rebuild.
+    pub www_dir: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db: None,
+            token: None,
+            max_body: DEFAULT_MAX_BODY,
+            www_dir: None,
+        }
+    }
+}
+
+/// Why the collector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open database {path}: {source}")]
+    Database {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("cannot start the collector: {0}")]
+    Start(std::io::Error),
+}
+
+/// One stored entry, as [`Collector::entries`] returns it.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    pub id: i64,
+    pub collection: String,
+    /// Hex SHA-256 of the uploader's 32-byte private id ("" for OTLP uploads).
+    pub public_id: String,
+    pub received_at_ms: i64,
+    /// The array element's exact text as uploaded (no surrounding whitespace).
+    pub raw: String,
+    pub entry: serde_json::Value,
+}
+
+/// One stored upload, as [`Collector::batches`] returns it.
+#[derive(Debug, Clone)]
+pub struct StoredBatch {
+    /// The `Logship-Batch` header, when the upload had one.
+    pub batch_id: Option<String>,
+    /// The collection (for OTLP: the distinct `service.name`s, comma-separated).
+    pub collection: String,
+    pub content_encoding: Option<String>,
+    /// Body bytes as received.
+    pub wire_bytes: usize,
+    /// Body bytes after decompression.
+    pub body_bytes: usize,
+    pub entries: usize,
+}
+
+/// A running collector. Stops (and releases its port and database) on [`Collector::stop`] or drop.
+pub struct Collector {
+    addr: SocketAddr,
+    store: store::Store,
+    shutdown: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// How long a stop waits for open requests before it cuts them off.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+impl Collector {
+    /// Opens the database, binds the listener and starts serving on a thread with its own tokio runtime.
+    /// Returns once the socket listens.
+    pub fn start(opts: Options) -> Result<Collector, Error> {
+        let store = store::Store::open(opts.db.as_deref())?;
+        let listener = std::net::TcpListener::bind(opts.listen)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|source| Error::Listen {
+                addr: opts.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(Error::Start)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("logship-collector")
+            .enable_all()
+            .build()
+            .map_err(Error::Start)?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let www_dir = opts
+            .www_dir
+            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../www")));
+        let app = http::router(http::AppState {
+            store: store.clone(),
+            token: opts.token.map(Into::into),
+            max_body: opts.max_body,
+            shutdown: shutdown_rx.clone(),
+            www_dir,
+        });
+        let server = std::thread::Builder::new()
+            .name("logship-collector-http".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => return eprintln!("logship-collector: cannot listen: {e}"),
+                    };
+                    let mut stop = shutdown_rx.clone();
+                    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    });
+                    let mut stop = shutdown_rx;
+                    let grace = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                        tokio::time::sleep(STOP_GRACE).await;
+                    };
+                    tokio::select! {
+                        res = serve => if let Err(e) = res { eprintln!("logship-collector: {e}") },
+                        () = grace => {}
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })
+            .map_err(Error::Start)?;
+        Ok(Collector {
+            addr,
+            store,
+            shutdown,
+            server: Some(server),
+        })
+    }
+
+    /// The address the collector listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every stored entry of `collection`, oldest first.
+    pub fn entries(&self, collection: &str) -> Vec<StoredEntry> {
+        let collection = collection.to_owned();
+        self.store
+            .read_blocking(move |db| db.entries_of(&collection))
+            .unwrap_or_default()
+    }
+
+    /// Every stored batch, oldest first.
+    pub fn batches(&self) -> Vec<StoredBatch> {
+        self.store
+            .read_blocking(|db| db.batches())
+            .unwrap_or_default()
+    }
+
+    /// Stops serving (open requests get up to 5 s), then closes the database.
+    pub fn stop(self) {}
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+        self.store.close();
+    }
+}

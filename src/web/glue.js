@@ -1,0 +1,355 @@
+// The browser plumbing of logship's web door. Rust (src/web/) decides everything; this module only
+// touches browser APIs: fetch, sendBeacon, CompressionStream, the clock, page and network events,
+// console and error capture, and the tap's event target. It works in windows and in workers.
+
+const g = globalThis;
+
+// Greater than zero while logship itself calls out (tap listeners, its own reports, captured
+// writes): console and error capture ignore what happens then, so that a tap listener that logs or
+// throws cannot feed the stream it listens to.
+let quiet = 0;
+
+function quietly(fn, ...args) {
+  quiet++;
+  try {
+    return fn(...args);
+  } finally {
+    quiet--;
+  }
+}
+
+// --- clock --------------------------------------------------------------------------------------
+
+const perf = g.performance;
+let origin = perf && perf.timeOrigin > 0 ? perf.timeOrigin : 0;
+let checked = 0;
+
+/** Wall-clock milliseconds since the epoch, with the sub-millisecond precision of performance.now(). */
+export function now() {
+  if (!origin) return Date.now();
+  const p = perf.now();
+  if (p - checked > 1000) {
+    // performance.now() can drift from the wall clock (sleep, clock changes): re-anchor when it does.
+    checked = p;
+    const drift = Date.now() - (origin + p);
+    if (drift > 50 || drift < -50) origin += drift;
+  }
+  return origin + p;
+}
+
+// --- network --------------------------------------------------------------------------------------
+
+// Browsers allow 64 KiB of keepalive request bodies in flight per page.
+const KEEPALIVE_BUDGET = 65536;
+const hasKeepalive = typeof Request === "function" && "keepalive" in Request.prototype;
+let keepaliveInFlight = 0;
+
+/** Bytes of keepalive budget logship can still use (0 where fetch keepalive is not supported). */
+export function keepaliveRoom() {
+  return hasKeepalive ? Math.max(0, KEEPALIVE_BUDGET - keepaliveInFlight) : 0;
+}
+
+/**
+ * POSTs one upload. The request is a keepalive one (it survives the page) when its body fits in
+ * `keepaliveLimit` together with the keepalive bodies already in flight. Resolves with
+ * [status, Retry-After or null, the first KiB of an error response's body or null].
+ */
+export function send(url, body, extraHeaders, batchId, encoding, origLength, keepaliveLimit) {
+  const copy = body.slice(); // `body` is a view of wasm memory
+  const headers = new Headers(extraHeaders);
+  headers.set("Content-Type", "application/json");
+  headers.set("Logship-Batch", batchId);
+  if (encoding) {
+    headers.set("Content-Encoding", encoding);
+    headers.set("Orig-Content-Length", String(origLength));
+  }
+  const keepalive = hasKeepalive && keepaliveInFlight + copy.length <= keepaliveLimit;
+  if (keepalive) keepaliveInFlight += copy.length;
+  const done = () => {
+    if (keepalive) keepaliveInFlight -= copy.length;
+  };
+  return fetch(url, {
+    method: "POST",
+    body: copy,
+    headers,
+    mode: "cors",
+    credentials: "omit",
+    keepalive,
+  }).then(
+    async (response) => {
+      done();
+      let prefix = null;
+      if (response.status >= 400) {
+        try {
+          prefix = new Uint8Array((await response.arrayBuffer()).slice(0, 1024));
+        } catch {}
+      }
+      return [response.status, response.headers.get("Retry-After"), prefix];
+    },
+    (err) => {
+      done();
+      throw err;
+    },
+  );
+}
+
+/**
+ * navigator.sendBeacon, for pages where fetch keepalive is not possible: no custom headers (so
+ * no batch id and no compression), a text/plain body so that no CORS preflight is needed.
+ */
+export function beacon(url, body) {
+  try {
+    const nav = g.navigator;
+    return !!(nav && nav.sendBeacon && nav.sendBeacon(url, new Blob([body], { type: "text/plain" })));
+  } catch {
+    return false;
+  }
+}
+
+export function hasGzip() {
+  return typeof g.CompressionStream === "function";
+}
+
+/** gzip through CompressionStream. */
+export async function gzip(body) {
+  const stream = new Blob([body]).stream().pipeThrough(new g.CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+export function isOnline() {
+  return !(g.navigator && g.navigator.onLine === false);
+}
+
+// --- page and network events -------------------------------------------------------------------
+
+/**
+ * Calls `onExit` when the page is hidden or goes away and `onOnline` when the network comes back.
+ * Returns a function that removes the listeners.
+ */
+export function watch(onExit, onOnline) {
+  const off = [];
+  const on = (target, type, fn) => {
+    if (target && typeof target.addEventListener === "function") {
+      target.addEventListener(type, fn);
+      off.push(() => target.removeEventListener(type, fn));
+    }
+  };
+  const doc = g.document;
+  on(doc, "visibilitychange", () => {
+    if (doc.visibilityState === "hidden") onExit();
+  });
+  on(g, "pagehide", () => onExit());
+  on(g, "online", () => onOnline());
+  return () => off.forEach((f) => f());
+}
+
+// --- console and error capture --------------------------------------------------------------------
+
+function describe(value) {
+  if (typeof value === "string") return value;
+  if (value instanceof Error) return value.stack || `${value.name}: ${value.message}`;
+  if (value !== null && typeof value === "object") {
+    try {
+      const json = JSON.stringify(value);
+      if (typeof json === "string") return json;
+    } catch {}
+  }
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** console's own formatting, roughly: %s %d %i %f %o %O %j %c substitutions, then the rest, space-separated. */
+export function format(args) {
+  let rest = args;
+  let head = "";
+  if (typeof args[0] === "string" && args[0].includes("%")) {
+    let i = 1;
+    head = args[0].replace(/%([sdifoOjc%])/g, (m, c) => {
+      if (c === "%") return "%";
+      if (i >= args.length) return m;
+      const v = args[i++];
+      if (c === "c") return "";
+      if (c === "d" || c === "i") return String(parseInt(v, 10));
+      if (c === "f") return String(parseFloat(v));
+      return describe(v);
+    });
+    rest = args.slice(i);
+  } else if (args.length) {
+    head = describe(args[0]);
+    rest = args.slice(1);
+  }
+  return rest.reduce((line, v) => `${line} ${describe(v)}`, head);
+}
+
+// console.debug is logtail's [v2] (debug); log and info are level 0; warn and error are level 0
+// with a "warn: " / "error: " prefix.
+const CONSOLE_PREFIX = { debug: "[v2] ", log: "", info: "", warn: "warn: ", error: "error: " };
+
+/** Wraps console.debug/log/info/warn/error; the original still prints. Returns the undo. */
+export function hookConsole(write) {
+  const c = g.console;
+  const wrappers = {};
+  for (const name of Object.keys(CONSOLE_PREFIX)) {
+    const original = c[name];
+    if (typeof original !== "function") continue;
+    const wrapper = function (...args) {
+      original.apply(this, args);
+      if (quiet) return;
+      quietly(() => {
+        try {
+          write(CONSOLE_PREFIX[name] + format(args));
+        } catch {}
+      });
+    };
+    wrappers[name] = [original, wrapper];
+    c[name] = wrapper;
+  }
+  return () => {
+    for (const [name, [original, wrapper]] of Object.entries(wrappers)) {
+      // Someone may have wrapped console after us: then leave their wrapper (ours goes quiet).
+      if (c[name] === wrapper) c[name] = original;
+    }
+  };
+}
+
+/** Forwards uncaught errors and unhandled rejections as JSON entries. Returns the undo. */
+export function hookErrors(write) {
+  const emit = (entry) => {
+    if (quiet) return;
+    quietly(() => {
+      try {
+        write(JSON.stringify(entry));
+      } catch {}
+    });
+  };
+  const onError = (e) => {
+    if (typeof ErrorEvent === "function" && !(e instanceof ErrorEvent)) return; // resource errors
+    const err = e.error;
+    emit({
+      event: "error",
+      message: e.message || (err && err.message) || "error",
+      source: e.filename || undefined,
+      line: e.lineno || undefined,
+      column: e.colno || undefined,
+      stack: (err && typeof err.stack === "string" && err.stack) || undefined,
+    });
+  };
+  const onRejection = (e) => {
+    const reason = e.reason;
+    const isError = reason instanceof Error;
+    emit({
+      event: "unhandledrejection",
+      message: isError ? `${reason.name}: ${reason.message}` : format([reason]),
+      stack: (isError && typeof reason.stack === "string" && reason.stack) || undefined,
+    });
+  };
+  if (typeof g.addEventListener !== "function") return () => {};
+  g.addEventListener("error", onError);
+  g.addEventListener("unhandledrejection", onRejection);
+  return () => {
+    g.removeEventListener("error", onError);
+    g.removeEventListener("unhandledrejection", onRejection);
+  };
+}
+
+/** logship's own error report: console.error, not captured. */
+export function report(message) {
+  quietly(() => g.console && g.console.error(`logship: ${message}`));
+}
+
+/** Echo of a write to the console (stderrLevel), not captured. */
+export function echo(text) {
+  quietly(() => g.console && g.console.log(text));
+}
+
+/** JSON.stringify for Logger.json(); throws a TypeError for what JSON cannot represent. */
+export function stringify(value) {
+  const json = JSON.stringify(value);
+  if (typeof json !== "string") throw new TypeError("logship: json() needs a value that JSON can represent");
+  return json;
+}
+
+/** The options object with camelCase keys turned into the configuration's snake_case, as JSON. */
+export function configJson(options) {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("logship: new Logger(options) needs an options object, e.g. { baseUrl, collection }");
+  }
+  const out = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (key === "captureConsole" || key === "captureErrors") continue;
+    out[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = value;
+  }
+  return JSON.stringify(out);
+}
+
+// --- the tap ---------------------------------------------------------------------------------------
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+function handlerProperty(proto, type) {
+  const key = `_on${type}`;
+  Object.defineProperty(proto, `on${type}`, {
+    get() {
+      return this[key] || null;
+    },
+    set(fn) {
+      const had = this[key] !== undefined;
+      this[key] = typeof fn === "function" ? fn : null;
+      // Registered on first assignment, as WebSocket's event handler attributes are.
+      if (!had) this.addEventListener(type, (e) => this[key] && this[key].call(this, e));
+    },
+    configurable: true,
+    enumerable: true,
+  });
+}
+
+/**
+ * A WebSocket-like view of the log stream: `message` events (MessageEvent, `data` = the entry's
+ * JSON text), then one `close` event (CloseEvent, code 1000) when closed or when the logger shuts
+ * down. A listener that throws is reported by the browser and never reaches the logger.
+ */
+export class LogTap extends EventTarget {
+  constructor(close) {
+    super();
+    this._state = OPEN;
+    this._close = close;
+  }
+
+  get readyState() {
+    return this._state;
+  }
+
+  close() {
+    if (this._state >= CLOSING) return;
+    this._state = CLOSING;
+    this._close();
+  }
+
+  _push(entry) {
+    if (this._state !== OPEN) return;
+    quietly(() => this.dispatchEvent(new MessageEvent("message", { data: entry })));
+  }
+
+  _end() {
+    if (this._state === CLOSED) return;
+    this._state = CLOSED;
+    const event =
+      typeof CloseEvent === "function"
+        ? new CloseEvent("close", { code: 1000, reason: "", wasClean: true })
+        : new Event("close");
+    quietly(() => this.dispatchEvent(event));
+  }
+}
+
+handlerProperty(LogTap.prototype, "message");
+handlerProperty(LogTap.prototype, "close");
+for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED })) {
+  Object.defineProperty(LogTap, name, { value, enumerable: true });
+  Object.defineProperty(LogTap.prototype, name, { value, enumerable: true });
+}

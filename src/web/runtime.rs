@@ -1,0 +1,213 @@
+//! The browser runtime: the core's Transport (fetch), Timer (setTimeout) and Clock
+//! (performance.timeOrigin + performance.now()), over the plumbing in `glue.js`.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+use event_listener::Event;
+use js_sys::{Array, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::core::traits::{Clock, Codec, Request, Response, Timer, Transport, TransportError};
+
+#[wasm_bindgen(module = "/src/web/glue.js")]
+extern "C" {
+    pub(super) fn now() -> f64;
+    #[wasm_bindgen(js_name = keepaliveRoom)]
+    pub(super) fn keepalive_room() -> f64;
+    #[wasm_bindgen(catch)]
+    pub(super) fn send(
+        url: &str,
+        body: &[u8],
+        extra_headers: &JsValue,
+        batch_id: &str,
+        encoding: &str,
+        orig_length: f64,
+        keepalive_limit: f64,
+    ) -> Result<Promise, JsValue>;
+    pub(super) fn beacon(url: &str, body: &[u8]) -> bool;
+    #[wasm_bindgen(js_name = hasGzip)]
+    fn has_gzip() -> bool;
+    #[wasm_bindgen(catch)]
+    fn gzip(body: &[u8]) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(js_name = isOnline)]
+    pub(super) fn is_online() -> bool;
+    pub(super) fn report(message: &str);
+}
+
+/// Browsers allow this many bytes of keepalive bodies in flight per page.
+pub(super) const KEEPALIVE_BUDGET: usize = 64 * 1024;
+/// Regular uploads are keepalive ones (so that an upload under way survives the page) while they
+/// leave at least half of the budget to the page-exit drain.
+const REGULAR_KEEPALIVE_LIMIT: usize = KEEPALIVE_BUDGET / 2;
+
+/// What the transport and the page-exit drain share.
+pub(super) struct Net {
+    pub url: String,
+    /// The configured extra headers, as a JS object.
+    pub headers: JsValue,
+    /// First attempts the page-exit drain already made, by batch id: the shipper's first send of
+    /// that batch awaits this instead of sending again.
+    pending: RefCell<Vec<(String, Promise)>>,
+    /// Notified on the window's `online` event.
+    pub online: Event,
+}
+
+impl Net {
+    pub fn new(url: String, headers: JsValue) -> Rc<Net> {
+        Rc::new(Net {
+            url,
+            headers,
+            pending: RefCell::default(),
+            online: Event::new(),
+        })
+    }
+
+    /// Starts an upload of an uncompressed body, keepalive within `keepalive_limit`.
+    pub fn start(&self, body: &[u8], batch_id: &str, keepalive_limit: usize) -> Option<Promise> {
+        send(
+            &self.url,
+            body,
+            &self.headers,
+            batch_id,
+            "",
+            0.0,
+            keepalive_limit as f64,
+        )
+        .ok()
+    }
+
+    pub fn add_pending(&self, batch_id: String, attempt: Promise) {
+        self.pending.borrow_mut().push((batch_id, attempt));
+    }
+
+    fn take_pending(&self, batch_id: &str) -> Option<Promise> {
+        let mut pending = self.pending.borrow_mut();
+        let at = pending.iter().position(|(id, _)| id == batch_id)?;
+        Some(pending.swap_remove(at).1)
+    }
+}
+
+fn failed(message: String) -> TransportError {
+    TransportError {
+        timed_out: false,
+        message,
+    }
+}
+
+fn js_message(err: &JsValue) -> String {
+    err.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| err.as_string())
+        .unwrap_or_else(|| "fetch failed".into())
+}
+
+async fn response(attempt: Promise) -> Result<Response, TransportError> {
+    let outcome = JsFuture::from(attempt)
+        .await
+        .map_err(|err| failed(js_message(&err)))?;
+    let parts = Array::from(&outcome);
+    let status = parts.get(0).as_f64().unwrap_or(0.0) as u16;
+    let body_prefix = parts
+        .get(2)
+        .dyn_into::<Uint8Array>()
+        .map(|prefix| prefix.to_vec())
+        .unwrap_or_default();
+    Ok(Response {
+        status,
+        retry_after: parts.get(1).as_string(),
+        body_prefix,
+    })
+}
+
+/// The core's Transport over `fetch`.
+pub(super) struct WebTransport {
+    pub net: Rc<Net>,
+}
+
+impl Transport for WebTransport {
+    fn send<'a>(
+        &'a self,
+        request: Request<'a>,
+    ) -> impl Future<Output = Result<Response, TransportError>> + 'a {
+        // Start the request now (not at the first poll), then await it.
+        let attempt = match self.net.take_pending(request.batch_id) {
+            Some(attempt) => Ok(attempt),
+            None if !is_online() => Err(failed("offline (navigator.onLine is false)".into())),
+            None => send(
+                request.url,
+                request.body,
+                &self.net.headers,
+                request.batch_id,
+                request.content_encoding.unwrap_or(""),
+                request.orig_content_length.unwrap_or(0) as f64,
+                REGULAR_KEEPALIVE_LIMIT as f64,
+            )
+            .map_err(|err| failed(js_message(&err))),
+        };
+        async move { response(attempt?).await }
+    }
+
+    fn compress<'a>(
+        &'a self,
+        codec: Codec,
+        body: &'a [u8],
+    ) -> impl Future<Output = Option<Vec<u8>>> + 'a {
+        let started = (codec == Codec::Gzip && has_gzip())
+            .then(|| gzip(body).ok())
+            .flatten();
+        async move {
+            let compressed = JsFuture::from(started?).await.ok()?;
+            Some(compressed.dyn_into::<Uint8Array>().ok()?.to_vec())
+        }
+    }
+
+    fn preferred_codec(&self) -> Option<Codec> {
+        has_gzip().then_some(Codec::Gzip)
+    }
+
+    fn is_online(&self) -> bool {
+        is_online()
+    }
+
+    fn until_online(&self) -> impl Future<Output = ()> {
+        let net = self.net.clone();
+        async move {
+            loop {
+                let listener = net.online.listen();
+                if is_online() {
+                    return;
+                }
+                listener.await;
+            }
+        }
+    }
+}
+
+/// setTimeout, cancelled when dropped.
+pub(super) struct WebTimer;
+
+/// setTimeout counts in signed 32-bit milliseconds: longer waits would fire at once.
+const MAX_TIMEOUT_MS: u128 = i32::MAX as u128;
+
+pub(super) fn sleep(duration: Duration) -> gloo_timers::future::TimeoutFuture {
+    gloo_timers::future::TimeoutFuture::new(duration.as_millis().min(MAX_TIMEOUT_MS) as u32)
+}
+
+impl Timer for WebTimer {
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
+        sleep(duration)
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(super) struct WebClock;
+
+impl Clock for WebClock {
+    fn unix_nanos(&self) -> i64 {
+        (now() * 1e6) as i64
+    }
+}
