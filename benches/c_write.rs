@@ -2,221 +2,342 @@
 //!
 //!     cargo bench --bench c_write
 //!
-//! Both doors write the same 100-byte real lines (shared/data/loghub) to their own logger, each
-//! shipping to a collector on loopback with a long flush delay. `log_write` is called through a
-//! C-ABI function pointer the optimizer cannot see through, as a C program calls it; the Rust
-//! door is called directly, as a Rust program calls it. Chunks of writes alternate between the
-//! doors; after each chunk an untimed flush empties both queues, so every chunk writes into
-//! memory the ring has already touched and nothing is dropped.
+//! Both doors write the same 100-byte real lines (shared/data/loghub) to their own logger. Each
+//! logger ships to a local HTTP sink on loopback that answers 200 and stores nothing, so neither
+//! the network nor a database competes for the CPU. `log_write` is called through a C-ABI
+//! function pointer the optimizer cannot see through, as a C program calls it; the Rust door is
+//! called directly, as a Rust program calls it.
 //!
-//! Prints, per door: ns per call (median and p99 of per-call timings, clock cost subtracted) and
-//! the mean from timing whole chunks (no per-call clock reads), for 1 and 2 writing threads.
+//! Chunks of writes alternate between the doors (which goes first alternates too); after each
+//! pair an untimed flush empties both queues, so every chunk writes into memory the ring has
+//! already touched and nothing is dropped. Printed per door, for 1 and 2 writing threads:
+//! - median and p99 ns per call, from per-call timings (TSC on x86_64, whose reads step in about
+//!   10 ns on some CPUs: the medians are that coarse);
+//! - mean thread CPU ns per call over whole chunks (time descheduled on a busy machine does not
+//!   count), and the median of the C/Rust ratio of adjacent chunks, which cancels drift in the
+//!   machine's load: the most precise comparison here.
 
-use std::ffi::{c_char, c_int, CString};
-use std::time::{Duration, Instant};
-
-use logship::ffi::{log_flush, log_init, log_shutdown, log_stats, log_write, LogshipStats, LOG_OK};
-use logship::Logger;
-use logship_collector::{Collector, Options};
-
-const LINE_BYTES: usize = 100;
-const CHUNK: usize = 20_000;
-const WARMUP_CHUNKS: usize = 6;
-const MEASURED_CHUNKS: usize = 40;
-
-type CWrite = unsafe extern "C" fn(*const c_char, usize) -> c_int;
-
-fn loghub_lines(len: usize) -> Vec<Vec<u8>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/loghub");
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("shared/data/loghub beside the repo") {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "log") {
-            let text = std::fs::read(&path).unwrap();
-            // Cut or padded (by repeating the line) to exactly `len` bytes.
-            lines.extend(
-                text.split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .map(|l| l.iter().cycle().take(len).copied().collect::<Vec<u8>>()),
-            );
-        }
-    }
-    assert!(lines.len() > 10_000, "loghub lines");
-    lines
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Door {
-    C,
-    Rust,
-}
-
-/// One write through the given door. `c_write` is opaque to the optimizer (see `main`).
-#[inline(always)]
-fn write(door: Door, rust: &Logger, c_write: CWrite, line: &[u8]) {
-    match door {
-        Door::Rust => rust.write(line).unwrap(),
-        Door::C => {
-            // SAFETY: `line` is a live slice of `line.len()` bytes for the whole call.
-            let rc = unsafe { c_write(line.as_ptr().cast(), line.len()) };
-            assert_eq!(rc, LOG_OK);
-        }
-    }
-}
-
-fn clock_cost() -> u64 {
-    let mut t: Vec<u64> = (0..100_000)
-        .map(|_| {
-            let s = Instant::now();
-            Instant::now().duration_since(s).as_nanos() as u64
-        })
-        .collect();
-    t.sort_unstable();
-    t[t.len() / 2]
-}
-
-/// Writes one chunk from `threads` threads; returns per-call samples (ns, clock cost
-/// subtracted) when `per_call`, else the mean ns per call from timing the whole chunk.
-fn chunk(
-    door: Door,
-    rust: &Logger,
-    c_write: CWrite,
-    lines: &[Vec<u8>],
-    threads: usize,
-    per_call: bool,
-    clock: u64,
-) -> (Vec<u64>, f64) {
-    let per_thread = CHUNK / threads;
-    let results: Vec<(Vec<u64>, Duration)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    let mut samples = Vec::with_capacity(if per_call { per_thread } else { 0 });
-                    let start = Instant::now();
-                    for i in 0..per_thread {
-                        let line = &lines[(t * 7919 + i) % lines.len()];
-                        if per_call {
-                            let s = Instant::now();
-                            write(door, rust, c_write, line);
-                            samples.push((s.elapsed().as_nanos() as u64).saturating_sub(clock));
-                        } else {
-                            write(door, rust, c_write, line);
-                        }
-                    }
-                    (samples, start.elapsed())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let mean = results
-        .iter()
-        .map(|(_, elapsed)| elapsed.as_nanos() as f64 / per_thread as f64)
-        .sum::<f64>()
-        / threads as f64;
-    (results.into_iter().flat_map(|(s, _)| s).collect(), mean)
-}
-
-#[derive(Default)]
-struct Tally {
-    samples: Vec<u64>,
-    means: Vec<f64>,
-}
-
-impl Tally {
-    fn report(&mut self, name: &str) -> (u64, u64, f64) {
-        self.samples.sort_unstable();
-        let at = |p: f64| self.samples[((self.samples.len() - 1) as f64 * p) as usize];
-        self.means.sort_by(f64::total_cmp);
-        let mean = self.means[self.means.len() / 2];
-        let (median, p99) = (at(0.5), at(0.99));
-        println!(
-            "  {name:<16} median {median:>4} ns   p99 {p99:>5} ns   chunk mean {mean:>6.1} ns/call   ({} timed calls)",
-            self.samples.len()
-        );
-        (median, p99, mean)
-    }
-}
-
+// The C door and this benchmark's clocks exist on native targets only.
+#[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    let lines = loghub_lines(LINE_BYTES);
-    let collector = Collector::start(Options::default()).expect("collector");
-    let config = |collection: &str| {
-        serde_json::json!({
-            "base_url": collector.url(),
-            "collection": collection,
-            "flush_delay_ms": 60_000,
-            "buffer_bytes": 16 << 20,
-        })
-        .to_string()
-    };
-    let rust =
-        Logger::from_config(logship::Config::from_json(&config("bench-rust")).unwrap()).unwrap();
-    let c_config = CString::new(config("bench-c")).unwrap();
-    // SAFETY: a NUL-terminated string that lives across the call.
-    assert_eq!(unsafe { log_init(c_config.as_ptr()) }, LOG_OK);
-    // Through a function pointer the optimizer cannot see through: a real C-ABI call, not
-    // log_write inlined into this loop.
-    let c_write: CWrite = std::hint::black_box(log_write as CWrite);
-    let clock = clock_cost();
-    println!(
-        "logship write path, {LINE_BYTES}-byte loghub lines, {MEASURED_CHUNKS} chunks of {CHUNK} writes per door \
-         (per-call clock cost {clock} ns, subtracted)"
-    );
+    bench::main();
+}
 
-    for threads in [1, 2] {
-        let mut c = Tally::default();
-        let mut r = Tally::default();
-        for round in 0..WARMUP_CHUNKS + MEASURED_CHUNKS {
-            // Alternate which door goes first, and per-call vs whole-chunk timing.
-            let order = if round % 2 == 0 {
-                [Door::C, Door::Rust]
-            } else {
-                [Door::Rust, Door::C]
-            };
-            let per_call = (round / 2) % 2 == 0;
-            for door in order {
-                let (samples, mean) = chunk(door, &rust, c_write, &lines, threads, per_call, clock);
-                if round >= WARMUP_CHUNKS {
-                    let tally = if door == Door::C { &mut c } else { &mut r };
-                    if per_call {
-                        tally.samples.extend(samples);
-                    } else {
-                        tally.means.push(mean);
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod bench {
+    use std::ffi::{c_char, c_int, CString};
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    use logship::ffi::{
+        log_flush, log_init, log_shutdown, log_stats, log_write, LogshipStats, LOG_OK,
+    };
+    use logship::Logger;
+
+    const LINE_BYTES: usize = 100;
+    const CHUNK: usize = 10_000;
+    const WARMUP_ROUNDS: usize = 10;
+    const MEASURED_ROUNDS: usize = 200;
+
+    type CWrite = unsafe extern "C" fn(*const c_char, usize) -> c_int;
+
+    fn loghub_lines(len: usize) -> Vec<Vec<u8>> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/loghub");
+        let mut lines = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("shared/data/loghub beside the repo") {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "log") {
+                let text = std::fs::read(&path).unwrap();
+                // Cut or padded (by repeating the line) to exactly `len` bytes.
+                lines.extend(
+                    text.split(|&b| b == b'\n')
+                        .filter(|l| !l.is_empty())
+                        .map(|l| l.iter().cycle().take(len).copied().collect::<Vec<u8>>()),
+                );
+            }
+        }
+        assert!(lines.len() > 10_000, "loghub lines");
+        lines
+    }
+
+    /// An HTTP/1.1 server on loopback that reads each request and answers 200, storing nothing.
+    fn start_sink() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || serve(stream));
+            }
+        });
+        url
+    }
+
+    fn serve(stream: TcpStream) {
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        loop {
+            let mut content_length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        content_length = value.trim().parse().unwrap();
                     }
                 }
             }
-            rust.flush(Duration::from_secs(60)).unwrap();
-            assert_eq!(log_flush(60_000), LOG_OK);
+            let mut body = vec![0; content_length];
+            if reader.read_exact(&mut body).is_err()
+                || writer
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .is_err()
+            {
+                return;
+            }
         }
-        println!(
-            "{threads} writing thread{}:",
-            if threads == 1 { "" } else { "s" }
-        );
-        let (rm, rp, rmean) = r.report("Rust write");
-        let (cm, cp, cmean) = c.report("C log_write");
-        println!(
-            "  C over Rust:     median {:+.1}%   p99 {:+.1}%   chunk mean {:+.1}%",
-            pct(cm as f64, rm as f64),
-            pct(cp as f64, rp as f64),
-            pct(cmean, rmean)
-        );
     }
-    let mut c_stats = LogshipStats::default();
-    // SAFETY: a valid, writable struct for the duration of the call.
-    assert_eq!(unsafe { log_stats(&mut c_stats) }, LOG_OK);
-    assert_eq!(
-        (rust.stats().dropped, c_stats.dropped),
-        (0, 0),
-        "nothing may be dropped, or the doors did different work"
-    );
-    rust.shutdown(Duration::from_secs(10)).unwrap();
-    assert_eq!(log_shutdown(10_000), LOG_OK);
-}
 
-fn pct(c: f64, rust: f64) -> f64 {
-    (c / rust - 1.0) * 100.0
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Door {
+        C,
+        Rust,
+    }
+
+    /// One write through the given door. `c_write` is opaque to the optimizer (see `main`).
+    #[inline(always)]
+    fn write(door: Door, rust: &Logger, c_write: CWrite, line: &[u8]) {
+        match door {
+            Door::Rust => rust.write(line).unwrap(),
+            Door::C => {
+                // SAFETY: `line` is a live slice of `line.len()` bytes for the whole call.
+                let rc = unsafe { c_write(line.as_ptr().cast(), line.len()) };
+                assert_eq!(rc, LOG_OK);
+            }
+        }
+    }
+
+    /// A cycle counter where there is one (the x86_64 TSC), else the monotonic clock, calibrated
+    /// against the monotonic clock; the cost of an empty start/stop pair is subtracted.
+    struct Stopwatch {
+        ticks_per_ns: f64,
+        overhead: u64,
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn ticks() -> u64 {
+        // SAFETY: RDTSC has no preconditions; every x86_64 CPU has it.
+        unsafe { std::arch::x86_64::_rdtsc() }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn ticks() -> u64 {
+        use std::sync::OnceLock;
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    }
+
+    impl Stopwatch {
+        fn calibrate() -> Stopwatch {
+            let (t0, i0) = (ticks(), Instant::now());
+            std::thread::sleep(Duration::from_millis(200));
+            let (t1, i1) = (ticks(), Instant::now());
+            let ticks_per_ns = (t1 - t0) as f64 / (i1 - i0).as_nanos() as f64;
+            let mut empty: Vec<u64> = (0..100_000)
+                .map(|_| {
+                    let start = ticks();
+                    ticks() - start
+                })
+                .collect();
+            empty.sort_unstable();
+            Stopwatch {
+                ticks_per_ns,
+                overhead: empty[empty.len() / 2],
+            }
+        }
+
+        fn ns(&self, ticks: u64) -> f64 {
+            ticks.saturating_sub(self.overhead) as f64 / self.ticks_per_ns
+        }
+    }
+
+    /// CPU time of the calling thread.
+    fn thread_cpu_time() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0);
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    struct Run<'a> {
+        rust: &'a Logger,
+        c_write: CWrite,
+        lines: &'a [Vec<u8>],
+        watch: &'a Stopwatch,
+        threads: usize,
+    }
+
+    impl Run<'_> {
+        /// Writes one chunk from `threads` threads. Returns per-call samples (ns) when `per_call`,
+        /// and the mean thread CPU ns per call.
+        fn chunk(&self, door: Door, per_call: bool) -> (Vec<f64>, f64) {
+            let per_thread = CHUNK / self.threads;
+            let results: Vec<(Vec<f64>, Duration)> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..self.threads)
+                    .map(|t| {
+                        s.spawn(move || {
+                            let mut samples =
+                                Vec::with_capacity(if per_call { per_thread } else { 0 });
+                            let start = thread_cpu_time();
+                            for i in 0..per_thread {
+                                let line = &self.lines[(t * 7919 + i) % self.lines.len()];
+                                if per_call {
+                                    let before = ticks();
+                                    write(door, self.rust, self.c_write, line);
+                                    samples.push(self.watch.ns(ticks() - before));
+                                } else {
+                                    write(door, self.rust, self.c_write, line);
+                                }
+                            }
+                            (samples, thread_cpu_time() - start)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let mean = results
+                .iter()
+                .map(|(_, cpu)| cpu.as_nanos() as f64 / per_thread as f64)
+                .sum::<f64>()
+                / self.threads as f64;
+            (results.into_iter().flat_map(|(s, _)| s).collect(), mean)
+        }
+    }
+
+    fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+        v.sort_by(f64::total_cmp);
+        v
+    }
+
+    fn at(sorted: &[f64], p: f64) -> f64 {
+        sorted[((sorted.len() - 1) as f64 * p) as usize]
+    }
+
+    pub fn main() {
+        if std::env::args().any(|a| a == "--list") {
+            return;
+        }
+        let lines = loghub_lines(LINE_BYTES);
+        let sink = start_sink();
+        let config = |collection: &str| {
+            serde_json::json!({
+                "base_url": sink,
+                "collection": collection,
+                "flush_delay_ms": 60_000,
+                "buffer_bytes": 16 << 20,
+            })
+            .to_string()
+        };
+        let rust = Logger::from_config(logship::Config::from_json(&config("bench-rust")).unwrap())
+            .unwrap();
+        let c_config = CString::new(config("bench-c")).unwrap();
+        // SAFETY: a NUL-terminated string that lives across the call.
+        assert_eq!(unsafe { log_init(c_config.as_ptr()) }, LOG_OK);
+        // Through a function pointer the optimizer cannot see through: a real C-ABI call, not
+        // log_write inlined into this loop.
+        let c_write: CWrite = std::hint::black_box(log_write as CWrite);
+        let watch = Stopwatch::calibrate();
+        println!(
+        "logship write path: {LINE_BYTES}-byte loghub lines, {MEASURED_ROUNDS} rounds of {CHUNK} writes per door \
+         ({:.2} ticks/ns, {:.1} ns stopwatch overhead subtracted)",
+        watch.ticks_per_ns,
+        watch.overhead as f64 / watch.ticks_per_ns
+    );
+
+        for threads in [1, 2] {
+            let run = Run {
+                rust: &rust,
+                c_write,
+                lines: &lines,
+                watch: &watch,
+                threads,
+            };
+            let (mut c_calls, mut r_calls) = (Vec::new(), Vec::new());
+            let (mut c_means, mut r_means, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            for round in 0..WARMUP_ROUNDS + MEASURED_ROUNDS {
+                let order = if round % 2 == 0 {
+                    [Door::C, Door::Rust]
+                } else {
+                    [Door::Rust, Door::C]
+                };
+                let per_call = (round / 2) % 2 == 0;
+                let (mut c_mean, mut r_mean) = (0.0, 0.0);
+                for door in order {
+                    let (samples, mean) = run.chunk(door, per_call);
+                    let (door_mean, door_calls) = match door {
+                        Door::C => (&mut c_mean, &mut c_calls),
+                        Door::Rust => (&mut r_mean, &mut r_calls),
+                    };
+                    *door_mean = mean;
+                    door_calls.extend(samples);
+                }
+                rust.flush(Duration::from_secs(60)).unwrap();
+                assert_eq!(log_flush(60_000), LOG_OK);
+                if round < WARMUP_ROUNDS {
+                    c_calls.clear();
+                    r_calls.clear();
+                } else if !per_call {
+                    c_means.push(c_mean);
+                    r_means.push(r_mean);
+                    ratios.push(c_mean / r_mean);
+                }
+            }
+            let (c_calls, r_calls) = (sorted(c_calls), sorted(r_calls));
+            let (c_means, r_means, ratios) = (sorted(c_means), sorted(r_means), sorted(ratios));
+            println!(
+                "{threads} writing thread{}:",
+                if threads == 1 { "" } else { "s" }
+            );
+            for (name, calls, means) in [
+                ("Rust write", &r_calls, &r_means),
+                ("C log_write", &c_calls, &c_means),
+            ] {
+                println!(
+                    "  {name:<12} median {:>5.1} ns   p99 {:>6.1} ns   CPU mean {:>5.1} ns/call",
+                    at(calls, 0.5),
+                    at(calls, 0.99),
+                    at(means, 0.5),
+                );
+            }
+            println!(
+                "  C / Rust, adjacent chunks: median {:+.1}% (middle half {:+.1}% .. {:+.1}%)",
+                (at(&ratios, 0.5) - 1.0) * 100.0,
+                (at(&ratios, 0.25) - 1.0) * 100.0,
+                (at(&ratios, 0.75) - 1.0) * 100.0,
+            );
+        }
+        let mut c_stats = LogshipStats::default();
+        // SAFETY: a valid, writable struct for the duration of the call.
+        assert_eq!(unsafe { log_stats(&mut c_stats) }, LOG_OK);
+        assert_eq!(
+            (rust.stats().dropped, c_stats.dropped),
+            (0, 0),
+            "nothing may be dropped, or the doors did different work"
+        );
+        rust.shutdown(Duration::from_secs(10)).unwrap();
+        assert_eq!(log_shutdown(10_000), LOG_OK);
+    }
 }

@@ -2,6 +2,7 @@
 //!
 //!     cargo bench --bench write              # all of it (includes a 60 s outage)
 //!     OUTAGE_SECS=10 cargo bench --bench write
+//!     cargo bench --bench write --features log,tracing -- fanout   # destinations and facades only
 //!
 //! Prints: ns per `write` (median, p99; 1 and 2 threads), heap allocations per write in steady
 //! state, end-to-end lines/s to the collector on loopback, bytes on the wire per line, and RSS
@@ -71,6 +72,11 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 
 /// Per-call latency with the cost of reading the clock subtracted.
 fn time_writes(log: &Logger, lines: &[Vec<u8>], count: usize) -> Vec<u64> {
+    time_calls(count, |i| log.write(&lines[i % lines.len()]).unwrap())
+}
+
+/// Latency of `call(i)` for i in 0..count, sorted, with the cost of reading the clock subtracted.
+fn time_calls(count: usize, mut call: impl FnMut(usize)) -> Vec<u64> {
     let overhead = {
         let mut t: Vec<u64> = (0..10_000)
             .map(|_| {
@@ -83,9 +89,8 @@ fn time_writes(log: &Logger, lines: &[Vec<u8>], count: usize) -> Vec<u64> {
     };
     let mut samples = Vec::with_capacity(count);
     for i in 0..count {
-        let line = &lines[i % lines.len()];
         let start = Instant::now();
-        log.write(line).unwrap();
+        call(i);
         samples.push((start.elapsed().as_nanos() as u64).saturating_sub(overhead));
     }
     samples.sort_unstable();
@@ -162,6 +167,9 @@ fn main() {
     let lines = loghub_lines();
     let lines100 = fixed_length(&lines, 100);
     let c = Collector::start(Options::default()).unwrap();
+    if std::env::args().any(|a| a == "fanout") {
+        return fanout(&c, &lines100);
+    }
     println!(
         "logship write-path benchmark ({} real lines from loghub)",
         lines.len()
@@ -281,6 +289,82 @@ fn main() {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Heap allocations made by this thread while `run` runs, per call of `calls`.
+fn allocations_per_call(calls: usize, run: impl FnOnce()) -> f64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    run();
+    (ALLOCATIONS.with(Cell::get) - before) as f64 / calls as f64
+}
+
+/// Section 6: what each extra destination costs the caller (each gets its own copy of every
+/// write), and what one `log` record or `tracing` event costs through the facades.
+fn fanout(c: &Collector, lines100: &[Vec<u8>]) {
+    for destinations in 1..=3 {
+        let mut builder = Logger::builder()
+            .collection("bench")
+            .flush_delay_ms(60_000)
+            .buffer_bytes(256 << 20);
+        for _ in 0..destinations {
+            builder = builder.destination(logship::Destination {
+                base_url: Some(c.url()),
+                ..Default::default()
+            });
+        }
+        let log = builder.build().unwrap();
+        time_writes(&log, lines100, 200_000);
+        let t = time_writes(&log, lines100, 1_000_000);
+        let allocations = allocations_per_call(100_000, || {
+            (0..100_000).for_each(|i| log.write(&lines100[i % lines100.len()]).unwrap())
+        });
+        println!(
+            "write to {destinations} destination(s), 100-byte lines: median {} ns, p99 {} ns, p99.9 {} ns; allocations per write {:.4}",
+            percentile(&t, 0.5),
+            percentile(&t, 0.99),
+            percentile(&t, 0.999),
+            allocations,
+        );
+    }
+
+    #[cfg(feature = "log")]
+    {
+        let log = quiet_logger(c);
+        log.install_log(log::LevelFilter::Info).unwrap();
+        let call = |i: usize| log::info!(target: "bench", "request {i} took {} ms", i % 100);
+        time_calls(200_000, call);
+        let t = time_calls(1_000_000, call);
+        let allocations = allocations_per_call(100_000, || (0..100_000).for_each(call));
+        println!(
+            "log::info! with two arguments: median {} ns, p99 {} ns; allocations per record {:.4}",
+            percentile(&t, 0.5),
+            percentile(&t, 0.99),
+            allocations
+        );
+        // The global logger is a clone that lives on: stop it before the collector goes.
+        let _ = log.shutdown(Duration::from_secs(10));
+    }
+
+    #[cfg(feature = "tracing")]
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let log = quiet_logger(c);
+        let subscriber = tracing_subscriber::registry().with(log.tracing_layer());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", id = 1);
+            let _entered = span.enter();
+            let call = |i: usize| tracing::info!(status = 200, bytes = i, path = "/api", "served");
+            time_calls(200_000, call);
+            let t = time_calls(1_000_000, call);
+            let allocations = allocations_per_call(100_000, || (0..100_000).for_each(call));
+            println!(
+                "tracing::info! with 3 fields in a span: median {} ns, p99 {} ns; allocations per event {:.4}",
+                percentile(&t, 0.5),
+                percentile(&t, 0.99),
+                allocations
+            );
+        });
+    }
 }
 
 /// 10,000 lines/s to a dead address: RSS against `buffer_bytes`.

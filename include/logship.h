@@ -159,7 +159,7 @@ int log_init(const char *config_json);
 /**
  * Queues one write of `len` bytes (any bytes; one write = one entry, PROTOCOL.md section 1).
  * Copies the bytes and returns: never waits for the network or the disk. The caller keeps
- * ownership of `buf`. Thread-safe; calls from many threads run in parallel.
+ * ownership of `buf`. Thread-safe: any number of threads may write at once.
  *
  * A zero-length write is a no-op that returns LOG_OK (`buf` may then be NULL).
  * Returns LOG_OK; LOG_E_INVALID_ARG if `buf` is NULL and `len` > 0; LOG_E_DROPPED if the
@@ -187,7 +187,9 @@ int log_flush(uint32_t timeout_ms);
  * published before the deadline; a callback already running is waited for). Thread-safe.
  *
  * Idempotent: later calls return the first call's result. After it returns, log_init may be
- * called again. Call it before the process exits, or queued entries are lost.
+ * called again. Call it before the process exits, or queued entries are lost. The stopped
+ * logger's memory is freed once every other thread that wrote has made another logship call
+ * or exited.
  *
  * Returns LOG_OK; LOG_E_TIMEOUT if entries were left at the deadline (they are counted as
  * dropped, and log_last_error() says how many); LOG_E_NOT_INITIALIZED if log_init never
@@ -224,8 +226,9 @@ int log_stats(struct logship_stats *out);
  * returns. From inside a callback you may call log_write, log_flush, log_stats, log_subscribe
  * and log_last_error, but not log_unsubscribe, log_shutdown or log_init (LOG_E_IN_CALLBACK).
  *
- * Returns a subscription id (>= 0, never reused), or LOG_E_INVALID_ARG if `fn` is NULL,
- * LOG_E_NOT_INITIALIZED, LOG_E_SHUT_DOWN, LOG_E_RUNTIME if no thread could be started.
+ * Returns a subscription id (>= 0; later subscriptions get other ids), or LOG_E_INVALID_ARG if
+ * `fn` is NULL, LOG_E_NOT_INITIALIZED, LOG_E_SHUT_DOWN, or LOG_E_RUNTIME if no thread could be
+ * started.
  *
  * # Safety
  * `fn` is NULL or a function that may be called, from another thread, with `user` until the

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen pin in Cargo.toml
 
-apt_packages=(chromium chromium-driver binaryen pkg-config valgrind)
+apt_packages=(chromium chromium-driver pkg-config valgrind make g++)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -26,8 +26,13 @@ if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VER
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
+# The OTLP test validates bodies against the official protobuf schema.
+python3 -c "import opentelemetry.proto, google.protobuf" 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check opentelemetry-proto protobuf
+
 for dir in bindings/npm tests/e2e; do
   if [[ -f "$dir/package-lock.json" ]]; then
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    # npm ci rejects this lock (npm 11 and optional platform packages): install from it instead.
+    (cd "$dir" && npm install --no-save --no-audit --no-fund --loglevel=error)
   fi
 done

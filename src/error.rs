@@ -15,6 +15,9 @@ pub enum Error {
     Timeout { undelivered: u64 },
     #[error("could not start logship's background thread: {0}")]
     Runtime(String),
+    /// The disk spool (`spool_dir`) cannot be opened, locked, written or synced.
+    #[error("spool_dir: {0}")]
+    Spool(String),
 }
 
 impl From<PushError> for Error {

@@ -5,6 +5,12 @@
 //! function runs inside `catch_unwind`, so a panic becomes `LOG_E_PANIC` instead of unwinding
 //! into C. The doc comments on the exported items are the header's documentation.
 //!
+//! The write path takes no lock of its own: each thread caches a handle to the running logger,
+//! checked against a generation counter that every change of state bumps (one atomic load per
+//! write). A read-write lock costs two atomic read-modify-writes per write, on a cache line
+//! shared by every writing thread: with it, benches/c_write.rs put the C door at about +10% over
+//! the Rust door; with the cache, at about +5%.
+//!
 //! Fork safety: the state lives behind a pointer that a `pthread_atfork` child handler resets
 //! with one atomic store. The child never touches the parent's locks (another thread may have
 //! held them at fork time) nor its logger (whose thread does not exist in the child): both are
@@ -17,7 +23,7 @@ use std::fmt;
 use std::io::Write as _;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -100,7 +106,8 @@ pub type LogshipTapFn =
 /// Everything the C door holds. Never freed: after a fork the child forgets it (see the module
 /// doc), so `&'static Global` references stay valid in both processes.
 struct Global {
-    /// Read-locked by every call for a moment; write-locked only to install or retire a logger.
+    /// Read-locked for a moment by every call (by log_write only when its thread's cache is
+    /// stale); write-locked only to install or retire a logger.
     state: RwLock<State>,
     /// Serializes log_init and log_shutdown. Tap callbacks never take it (they may not call
     /// either), so shutdown can hold it while it joins the tap threads.
@@ -149,6 +156,9 @@ enum TapMode {
 
 static GLOBAL: AtomicPtr<Global> = AtomicPtr::new(ptr::null_mut());
 static AT_FORK_REGISTERED: AtomicBool = AtomicBool::new(false);
+/// Bumped (under the state's write lock) whenever the state changes, and by the fork handler:
+/// a thread's [`WriterCache`] is valid while this still has the value it was filled at.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     /// The last failure message on this thread, NUL-terminated; empty when there was none. Its
@@ -156,6 +166,73 @@ thread_local! {
     static LAST_ERROR: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     /// True on tap delivery threads.
     static IN_TAP_CALLBACK: Cell<bool> = const { Cell::new(false) };
+    /// This thread's view of the state, for log_write.
+    static WRITER: RefCell<WriterCache> = const {
+        RefCell::new(WriterCache {
+            generation: 0,
+            global: ptr::null(),
+            target: Target::Uninitialized,
+        })
+    };
+}
+
+/// What log_write on this thread writes to, as of `generation`.
+struct WriterCache {
+    generation: u64,
+    /// The Global it was read from. After a fork, the child's cache still holds a logger of the
+    /// parent's (forgotten) Global, which must be forgotten too, never dropped.
+    global: *const Global,
+    target: Target,
+}
+
+enum Target {
+    Uninitialized,
+    Running(Logger),
+    ShutDown,
+}
+
+impl WriterCache {
+    fn refresh(&mut self, global: &'static Global) {
+        let (generation, target) = {
+            let state = global.read();
+            // Read under the lock: GENERATION changes only under the write lock, so this is the
+            // generation of exactly this state.
+            let generation = GENERATION.load(Ordering::Acquire);
+            let target = match &*state {
+                State::Running(door) => Target::Running(door.logger.clone()),
+                State::Uninitialized => Target::Uninitialized,
+                State::ShutDown { .. } => Target::ShutDown,
+            };
+            (generation, target)
+        };
+        let previous = std::mem::replace(&mut self.target, target);
+        if ptr::eq(self.global, global) {
+            // Usually not the last handle; if it is (the logger was shut down), its drop is
+            // quick: the shutdown already happened.
+            drop(previous);
+        } else {
+            std::mem::forget(previous);
+        }
+        self.generation = generation;
+        self.global = global;
+    }
+
+    fn write(&self, bytes: &[u8]) -> Result<c_int, Failure> {
+        match &self.target {
+            Target::Running(logger) => result_code(logger.write(bytes)),
+            Target::Uninitialized => Err(NOT_INITIALIZED),
+            Target::ShutDown => Err(SHUT_DOWN),
+        }
+    }
+}
+
+impl Drop for WriterCache {
+    /// At thread exit: a handle from before a fork belongs to a forgotten Global; forget it too.
+    fn drop(&mut self) {
+        if !ptr::eq(self.global, GLOBAL.load(Ordering::Acquire)) {
+            std::mem::forget(std::mem::replace(&mut self.target, Target::Uninitialized));
+        }
+    }
 }
 
 fn global() -> &'static Global {
@@ -213,6 +290,7 @@ fn register_at_fork() -> bool {
 /// destructors (the parent's logger thread does not exist here, so its logger is forgotten).
 extern "C" fn forget_logger_in_child() {
     GLOBAL.store(ptr::null_mut(), Ordering::Release);
+    GENERATION.fetch_add(1, Ordering::AcqRel);
     // A fork from inside a tap callback leaves the child's thread outside any callback.
     let _ = IN_TAP_CALLBACK.try_with(|flag| flag.set(false));
 }
@@ -227,8 +305,13 @@ impl Global {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    /// Installs a new state and invalidates every thread's [`WriterCache`]; returns the old
+    /// state, for the caller to drop outside the lock.
+    fn replace_state(&self, new: State) -> State {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let old = std::mem::replace(&mut *state, new);
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+        old
     }
 
     /// The running logger, for calls that may take a while: the read lock is released at once,
@@ -315,8 +398,12 @@ fn result_code(result: Result<(), Error>) -> Result<c_int, Failure> {
 }
 
 fn set_last_error(message: &dyn fmt::Display) {
+    // Outside the panic boundary, so nothing here may panic: a re-entrant call (a signal
+    // handler) or a thread being torn down just leaves the message unset.
     let _ = LAST_ERROR.try_with(|buffer| {
-        let mut buffer = buffer.borrow_mut();
+        let Ok(mut buffer) = buffer.try_borrow_mut() else {
+            return;
+        };
         buffer.clear();
         let _ = write!(buffer, "{message}");
         // A C string ends at the first NUL; keep the whole message visible.
@@ -436,8 +523,7 @@ pub unsafe extern "C" fn log_init(config_json: *const c_char) -> c_int {
             logger,
             taps: Mutex::default(),
         });
-        let previous = std::mem::replace(&mut *global.write(), State::Running(door));
-        drop(previous);
+        drop(global.replace_state(State::Running(door)));
         Ok(LOG_OK)
     })
 }
@@ -476,11 +562,24 @@ pub unsafe extern "C" fn log_write(buf: *const c_char, len: usize) -> c_int {
         // stay valid (and are not written by others) during the call; the slice does not
         // outlive it.
         let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
-        // The read lock is held only for the queue push, which never waits for I/O.
-        match &*global().read() {
-            State::Running(door) => result_code(door.logger.write(bytes)),
-            State::Uninitialized => Err(NOT_INITIALIZED),
-            State::ShutDown { .. } => Err(SHUT_DOWN),
+        let generation = GENERATION.load(Ordering::Acquire);
+        let cached = WRITER.try_with(|cache| {
+            // Busy only if this thread re-entered log_write (from a signal handler): then it
+            // takes the slow path below.
+            let mut cache = cache.try_borrow_mut().ok()?;
+            if cache.generation != generation {
+                cache.refresh(global());
+            }
+            Some(cache.write(bytes))
+        });
+        match cached {
+            Ok(Some(result)) => result,
+            // This thread's cache is being destroyed (a write from a TLS destructor) or busy.
+            _ => match &*global().read() {
+                State::Running(door) => result_code(door.logger.write(bytes)),
+                State::Uninitialized => Err(NOT_INITIALIZED),
+                State::ShutDown { .. } => Err(SHUT_DOWN),
+            },
         }
     })
 }
@@ -503,7 +602,9 @@ pub extern "C" fn log_flush(timeout_ms: u32) -> c_int {
 /// published before the deadline; a callback already running is waited for). Thread-safe.
 ///
 /// Idempotent: later calls return the first call's result. After it returns, log_init may be
-/// called again. Call it before the process exits, or queued entries are lost.
+/// called again. Call it before the process exits, or queued entries are lost. The stopped
+/// logger's memory is freed once every other thread that wrote has made another logship call
+/// or exited.
 ///
 /// Returns LOG_OK; LOG_E_TIMEOUT if entries were left at the deadline (they are counted as
 /// dropped, and log_last_error() says how many); LOG_E_NOT_INITIALIZED if log_init never
@@ -529,17 +630,21 @@ pub extern "C" fn log_shutdown(timeout_ms: u32) -> c_int {
             let _ = tap.thread.join();
         }
         let stats = door.logger.stats();
-        let running = std::mem::replace(
-            &mut *global.write(),
-            State::ShutDown {
-                result: result.clone(),
-                stats,
-            },
-        );
+        let running = global.replace_state(State::ShutDown {
+            result: result.clone(),
+            stats,
+        });
         // Dropped outside the state lock: the logger's own drop is quick (already shut down),
         // but writers should not wait for it anyway.
         drop(running);
         drop(door);
+        // Let go of this thread's handle now, so a program that writes and shuts down on one
+        // thread frees the logger here; other threads let go at their next write or exit.
+        let _ = WRITER.try_with(|cache| {
+            if let Ok(mut cache) = cache.try_borrow_mut() {
+                cache.refresh(global);
+            }
+        });
         result_code(result)
     })
 }

@@ -71,6 +71,42 @@ pub enum Error {
     Start(std::io::Error),
 }
 
+/// The status the collector answers an upload with, decided without storing anything: the
+/// headers' encoding and `Orig-Content-Length`, decompression bounded by `max_body`, UTF-8, and
+/// parsing as a logtail batch (or OTLP/HTTP JSON with `otlp`). 200 means it would be stored.
+/// Headers with invalid names or values are left out, as the HTTP server would refuse them.
+/// For fuzzing (`fuzz/fuzz_targets/ingest.rs`): any input gives a status, never a panic.
+pub fn check_upload(headers: &[(&str, &[u8])], body: &[u8], max_body: usize, otlp: bool) -> u16 {
+    use axum::http::{HeaderMap, HeaderName, HeaderValue};
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    let checked = (|| {
+        let encoding = decode::Encoding::from_headers(&map)?;
+        let orig_len = decode::orig_length(&map)?;
+        if body.len() > max_body {
+            return Err((axum::http::StatusCode::PAYLOAD_TOO_LARGE, String::new()));
+        }
+        let decoded = decode::decode(body, encoding, orig_len, max_body)?;
+        let bad = |reason| (axum::http::StatusCode::BAD_REQUEST, reason);
+        let text = String::from_utf8(decoded).map_err(|_| bad(String::new()))?;
+        match otlp {
+            true => ingest::otlp_entries(&text).map(drop).map_err(bad),
+            false => ingest::logtail_entries(&text).map(drop).map_err(bad),
+        }
+    })();
+    match checked {
+        Ok(()) => 200,
+        Err((status, _)) => status.as_u16(),
+    }
+}
+
 /// One stored entry, as [`Collector::entries`] returns it.
 #[derive(Debug, Clone)]
 pub struct StoredEntry {

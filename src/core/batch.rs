@@ -130,6 +130,13 @@ impl Batch {
         self.slots.len()
     }
 
+    /// Each element and whether it stands for a write (the disk spool stores them this way).
+    pub fn elements(&self) -> impl Iterator<Item = (&[u8], bool)> {
+        self.slots
+            .iter()
+            .map(|slot| (&self.body[slot.range.clone()], slot.is_record))
+    }
+
     /// How many of the entries stand for writes.
     pub fn records(&self) -> u64 {
         self.slots.iter().filter(|s| s.is_record).count() as u64

@@ -49,6 +49,9 @@ pub const DEFAULT_MAX_BATCH_BYTES: usize = 256 * 1024;
 pub const LOW_MEMORY_MAX_BATCH_BYTES: usize = 64 * 1024;
 pub const DEFAULT_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 pub const LOW_MEMORY_BUFFER_BYTES: usize = 512 * 1024;
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// The smallest spool: a few segments of the smallest size.
+pub const MIN_SPOOL_MAX_BYTES: u64 = 16 * 1024;
 
 /// The configuration, as JSON (C and JS doors) or through `Logger::builder()` (Rust).
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +88,13 @@ pub struct Config {
     /// given, the top-level `base_url` is not a destination by itself: the top-level keys are
     /// the defaults of every destination.
     pub destinations: Vec<Destination>,
+    /// Native only: a directory for the durable disk spool (absent: memory only). Entries go
+    /// from the queue to append-only segment files there and are uploaded from them.
+    pub spool_dir: Option<String>,
+    /// Bounds the spool's files; past it the oldest segments are dropped (and counted).
+    pub spool_max_bytes: u64,
+    /// How often spooled entries are made durable (fsync): what a crash can lose at most.
+    pub spool_sync_ms: u64,
 }
 
 /// One entry of `destinations`. Every key left out takes the top-level value. The keys that
@@ -161,6 +171,9 @@ impl Default for Config {
             backup_url: None,
             failover_probe_ms: 30_000,
             destinations: Vec::new(),
+            spool_dir: None,
+            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            spool_sync_ms: 200,
         }
     }
 }
@@ -205,7 +218,7 @@ const RESERVED_HEADERS: &[&str] = &[
 /// than the `url` crate, whose IDNA tables would triple the browser bundle; the runtimes' HTTP
 /// clients parse the URL fully anyway.
 fn check_base_url(base: &str) -> Result<(), ConfigError> {
-    let bad = |message: &str| invalid("base_url", format!("{message}: {base:?}"));
+    let bad = |message: &str| invalid("base_url", format!("{message}: \"{base}\""));
     let scheme_end = base.find("://").unwrap_or(0);
     if !matches!(
         base[..scheme_end].to_ascii_lowercase().as_str(),
@@ -229,7 +242,8 @@ fn check_base_url(base: &str) -> Result<(), ConfigError> {
     let port = match host_port.strip_prefix('[') {
         Some(v6) => {
             let (addr, after) = v6.split_once(']').ok_or_else(|| bad("invalid host"))?;
-            if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            let ipv6_char = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+            if !addr.contains(':') || !addr.bytes().all(ipv6_char) {
                 return Err(bad("invalid IPv6 address"));
             }
             match after {
@@ -273,6 +287,7 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_spool()?;
         if self.destinations.is_empty() {
             return self.validate_destination();
         }
@@ -287,6 +302,33 @@ impl Config {
                 key: format!("destinations[{i}].{}", e.key),
                 message: e.message,
             })?;
+        }
+        Ok(())
+    }
+
+    fn validate_spool(&self) -> Result<(), ConfigError> {
+        if let Some(dir) = &self.spool_dir {
+            if dir.is_empty() {
+                return Err(invalid("spool_dir", "must be a directory path"));
+            }
+            if !self.destinations.is_empty() {
+                return Err(invalid(
+                    "spool_dir",
+                    "works with one destination: leave out destinations",
+                ));
+            }
+        }
+        if self.spool_max_bytes < MIN_SPOOL_MAX_BYTES {
+            return Err(invalid(
+                "spool_max_bytes",
+                format!("must be at least {MIN_SPOOL_MAX_BYTES}"),
+            ));
+        }
+        if self.spool_sync_ms > 60_000 {
+            return Err(invalid(
+                "spool_sync_ms",
+                "must be at most 60000 (0 = make durable after every write to disk)",
+            ));
         }
         Ok(())
     }

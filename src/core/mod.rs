@@ -13,6 +13,7 @@ pub mod queue;
 pub mod retry;
 pub mod ring;
 pub mod shipper;
+pub mod spool;
 pub mod stats;
 pub mod tap;
 pub mod traits;

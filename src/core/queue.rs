@@ -225,6 +225,24 @@ impl Queue {
         self.lock().held = bytes;
     }
 
+    /// The current batch left the queue for the disk spool: frees its room and lets flushes
+    /// waiting for it go on. The counters move when the shipper settles it ([`Queue::settle`]).
+    pub fn release_to_spool(&self) {
+        let mut st = self.lock();
+        st.in_batch = 0;
+        st.held = 0;
+        drop(st);
+        self.progress.notify(usize::MAX);
+    }
+
+    /// Counts writes lost outside the queue (the disk spool evicting its oldest segment), for
+    /// the counters and the next dropped-entries notice; `renoticed`: drops counted before whose
+    /// notice was lost too, for the notice only.
+    pub fn count_dropped(&self, records: u64, renoticed: u64) {
+        self.lock().dropped_unreported += records + renoticed;
+        Counters::add(&self.counters.dropped, records);
+    }
+
     /// `records` of the current batch reached their final state: uploaded, or rejected.
     pub fn settle(&self, records: u64, delivered: bool) {
         let mut st = self.lock();
@@ -332,6 +350,9 @@ impl Queue {
         st.closed = true;
         st.stopped = true;
         while st.pop_front().is_some() {}
+        // A stopped queue takes no more records: give its memory back now, not when the last
+        // handle goes (a C thread may hold one until it next calls in).
+        st.ring = RecordRing::with_capacity(0);
         st.in_batch = 0;
         st.held = 0;
         drop(st);

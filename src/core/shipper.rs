@@ -84,7 +84,13 @@ pub struct Shipper<T, Tm, C> {
     /// Where uploads go while the primary (`settings.url`) fails; see [`Shipper::with_backup`].
     backup_url: Option<String>,
     failover: Failover,
+    /// With a disk spool: batches come only through the handoff (the spool writer builds them),
+    /// and each one is reported here, by id, once settled (see [`Shipper::with_spool`]).
+    spool_settled: Option<SpoolSettled>,
 }
+
+/// Called with the id of each handed-off batch once it is settled (disk spool mode).
+type SpoolSettled = Box<dyn Fn(&str) + Send>;
 
 /// Batches built outside the upload loop, for the loop to deliver before anything else. The
 /// browser door's page-exit drain builds batches synchronously (with its own [`Intake`]), fires a
@@ -151,7 +157,16 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             intake: Intake::new(shared),
             backup_url: None,
             failover: Failover::new(false, Duration::ZERO),
+            spool_settled: None,
         }
+    }
+
+    /// Disk spool mode: the shipper never takes from the queue itself; it delivers what the
+    /// handoff brings and calls `on_settled(batch id)` once each is delivered or rejected (all
+    /// its 413 halves included), so that the spool may delete it.
+    pub fn with_spool(mut self, on_settled: impl Fn(&str) + Send + 'static) -> Self {
+        self.spool_settled = Some(Box::new(on_settled));
+        self
     }
 
     /// After repeated failed attempts at the primary URL, uploads go to `url` (the same path on
@@ -175,9 +190,10 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
     async fn run_until_stopped(&mut self) -> Result<(), Stopped> {
         loop {
             let (intake, handoff) = (&mut self.intake, &self.handoff);
+            let takes_from_queue = self.spool_settled.is_none();
             intake
                 .wait(std::future::pending::<()>(), |s| {
-                    s.queue.has_records() || !handoff.is_empty()
+                    (takes_from_queue && s.queue.has_records()) || !handoff.is_empty()
                 })
                 .await?;
             if !self.settings.flush_delay.is_zero() && handoff.is_empty() {
@@ -189,12 +205,16 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             loop {
                 let batch = match self.handoff.pop() {
                     Some(batch) => batch,
-                    None if self.intake.shared.queue.has_records() => self
+                    None if takes_from_queue && self.intake.shared.queue.has_records() => self
                         .intake
                         .build_batch(self.ids.next_id(), self.settings.max_batch_bytes),
                     None => break,
                 };
+                let spooled_id = self.spool_settled.as_ref().map(|_| batch.id.clone());
                 self.deliver_with_splits(batch).await?;
+                if let (Some(on_settled), Some(id)) = (&self.spool_settled, spooled_id) {
+                    on_settled(&id);
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The native runtime: one background thread per logger running the core shipper on a
 //! current-thread tokio runtime. The caller's thread only copies bytes into the queue.
 
+mod spool;
 mod transport;
 
 use std::collections::BTreeMap;
@@ -55,6 +56,8 @@ struct Inner {
     public_id: String,
     stderr_level: i32,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The disk spool (`spool_dir`), which then stands between the queue and the shipper.
+    spool: Option<Arc<spool::Spool>>,
     /// The result of the first shutdown, returned again by later calls.
     shutdown: Mutex<Option<Result<(), Error>>>,
 }
@@ -90,11 +93,28 @@ impl Logger {
         let proc_id = u32::from_le_bytes(random());
         let (mut states, mut names, mut shippers) = (Vec::new(), Vec::new(), Vec::new());
         let mut public_id = String::new();
+        // Opened first: a spool held by another logger fails the build before anything starts.
+        let opened_spool = match &config.spool_dir {
+            Some(dir) => Some(
+                spool::Spool::open(
+                    std::path::Path::new(dir),
+                    config.spool_max_bytes,
+                    Duration::from_millis(config.spool_sync_ms),
+                )
+                .map(|(opened, recovery)| (Arc::new(opened), recovery))
+                .map_err(Error::Spool)?,
+            ),
+            None => None,
+        };
+        let mut spool_writer = None;
         for (i, destination) in destinations.iter().enumerate() {
-            let private_id = destination
-                .private_id
-                .clone()
-                .unwrap_or_else(|| PrivateId::from_bytes(random()));
+            let private_id = match (&destination.private_id, &opened_spool) {
+                (Some(configured), _) => configured.clone(),
+                (None, Some((opened, _))) => opened
+                    .stored_private_id(PrivateId::from_bytes(random()))
+                    .map_err(Error::Spool)?,
+                (None, None) => PrivateId::from_bytes(random()),
+            };
             let name = destination.display_url();
             let reporter: ErrorReporter = match several {
                 true => {
@@ -120,10 +140,40 @@ impl Logger {
             if i == 0 {
                 public_id = private_id.public_id();
             }
+            if let (0, Some((opened, recovery))) = (i, &opened_spool) {
+                let opened = opened.clone();
+                shipper = shipper.with_spool(move |id| opened.settled(id));
+                if recovery.skipped_bytes > 0 {
+                    shared.report_error(
+                        "spool damage",
+                        format!(
+                            "spool: skipped {} damaged bytes (torn or corrupt tails) in {} segments",
+                            recovery.skipped_bytes, recovery.damaged_segments
+                        ),
+                    );
+                }
+                shared
+                    .queue
+                    .count_dropped(recovery.dropped_records, recovery.renoticed);
+            }
+            if i == 0 && opened_spool.is_some() {
+                spool_writer = Some((
+                    shared.clone(),
+                    shipper.handoff(),
+                    destination.max_batch_bytes(),
+                ));
+            }
             states.push(shared);
             names.push(name);
             shippers.push(shipper);
         }
+        let spool = opened_spool.map(|(opened, _)| opened);
+        let writer = spool
+            .clone()
+            .zip(spool_writer)
+            .map(|(spool, (shared, handoff, max))| {
+                spool::run_writer(spool, shared, handoff, max, u64::from_le_bytes(random()))
+            });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -132,8 +182,13 @@ impl Logger {
             .name("logship".into())
             .spawn(move || {
                 SHIPPER_THREAD.with(|flag| flag.set(true));
-                runtime.block_on(futures::future::join_all(
-                    shippers.into_iter().map(Shipper::run),
+                runtime.block_on(futures::future::join(
+                    futures::future::join_all(shippers.into_iter().map(Shipper::run)),
+                    async move {
+                        if let Some(writer) = writer {
+                            writer.await;
+                        }
+                    },
                 ));
             })
             .map_err(|e| Error::Runtime(e.to_string()))?;
@@ -146,6 +201,7 @@ impl Logger {
                 public_id,
                 stderr_level: config.stderr_level,
                 thread: Mutex::new(Some(thread)),
+                spool,
                 shutdown: Mutex::new(None),
             }),
         })
@@ -172,9 +228,21 @@ impl Logger {
     /// Uploads everything written so far without waiting for the flush delay, and waits up to
     /// `timeout` for it to be delivered (or rejected or dropped).
     /// With several destinations, waits for all of them (and a dead one makes it time out).
+    ///
+    /// With a disk spool (`spool_dir`), returns once everything written before it is durable in
+    /// the spool (written and synced), not necessarily uploaded.
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
         if self.inner.shared.queue.is_stopped() {
             return Err(Error::ShutDown);
+        }
+        if let Some(spool) = &self.inner.spool {
+            let target = self.inner.shared.queue.request_flush();
+            spool.kick();
+            self.inner
+                .wait_settled(&[target], Instant::now() + timeout)?;
+            return spool
+                .sync()
+                .map_err(|e| Error::Spool(format!("cannot sync the spool: {e}")));
         }
         let targets: Vec<u64> = self
             .inner
@@ -277,8 +345,24 @@ impl Inner {
         if let Some(result) = &*outcome {
             return result.clone();
         }
+        let deadline = Instant::now() + timeout;
         let targets: Vec<u64> = self.destinations().map(|s| s.queue.close()).collect();
-        let drained = self.wait_settled(&targets, Instant::now() + timeout);
+        if let Some(spool) = &self.spool {
+            spool.kick();
+        }
+        let drained = self.wait_settled(&targets, deadline);
+        if let Some(spool) = &self.spool {
+            // Everything is in the spool now; upload what the deadline allows. What is left stays
+            // there (durable, not dropped) for the next logger on this spool_dir.
+            let _ = spool.sync();
+            let queue = &self.shared.queue;
+            while spool.unsettled_batches() > 0 {
+                let listener = queue.progress.listen();
+                if spool.unsettled_batches() == 0 || listener.wait_deadline(deadline).is_none() {
+                    break;
+                }
+            }
+        }
         let left: u64 = self.destinations().map(|s| s.queue.stop()).sum();
         if let Some(thread) = self
             .thread
@@ -436,6 +520,14 @@ impl Builder {
         request_timeout_ms: u64,
         format: Format,
         failover_probe_ms: u64,
+        spool_max_bytes: u64,
+        spool_sync_ms: u64,
+    }
+
+    /// A directory for the durable disk spool (created 0700 when missing; one logger at a time).
+    pub fn spool_dir(mut self, dir: impl AsRef<std::path::Path>) -> Self {
+        self.config.spool_dir = Some(dir.as_ref().to_string_lossy().into_owned());
+        self
     }
 
     /// Where uploads go after repeated failures at `base_url`, until it answers again.

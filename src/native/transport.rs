@@ -45,11 +45,8 @@ fn error_message(err: &reqwest::Error) -> String {
 }
 
 impl Transport for HttpTransport {
-    fn send<'a>(
-        &'a self,
-        request: Request<'a>,
-    ) -> impl Future<Output = Result<Response, TransportError>> + 'a {
-        async move {
+    async fn send<'a>(&'a self, request: Request<'a>) -> Result<Response, TransportError> {
+        {
             let mut builder = self
                 .client
                 .post(request.url)

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::runtime::{beacon, is_online, keepalive_room, Net, KEEPALIVE_BUDGET};
-use crate::core::batch::{Batch, BatchIds};
+use crate::core::batch::{Batch, BatchIds, BodyFormat};
 use crate::core::shipper::{Handoff, Intake};
 use crate::core::Shared;
 
@@ -26,6 +26,8 @@ pub(super) struct ExitDrain {
     handoff: Handoff,
     net: Rc<Net>,
     max_batch_bytes: usize,
+    /// Beacons carry no Content-Type of our choosing: fine for logtail uploads, not for OTLP.
+    beacon_ok: bool,
 }
 
 impl ExitDrain {
@@ -38,9 +40,10 @@ impl ExitDrain {
     ) -> Self {
         ExitDrain {
             intake: Intake::new(shared.clone()),
-            shared,
             ids: BatchIds::new(instance),
             handoff,
+            beacon_ok: shared.body_format == BodyFormat::Logtail,
+            shared,
             net,
             max_batch_bytes,
         }
@@ -54,10 +57,7 @@ impl ExitDrain {
         }
         while shared.queue.has_records() {
             let limit = self.limit().min(self.max_batch_bytes);
-            // Encoding adds metadata to every write: take fewer raw bytes than the body may hold.
-            let batch = self
-                .intake
-                .build_batch(self.ids.next_id(), (limit * 3 / 5).max(MIN_PIECE));
+            let batch = self.intake.build_batch(self.ids.next_id(), limit);
             if !self.send(batch) {
                 break;
             }
@@ -76,6 +76,7 @@ impl ExitDrain {
     /// Sends a batch, split into pieces that fit. False once the browser takes nothing more: the
     /// rest is handed to the shipper (delivered if the page lives on).
     fn send(&mut self, batch: Batch) -> bool {
+        let url = self.net.exit_url(self.shared.using_backup()).to_owned();
         let mut pieces = vec![batch];
         let mut open = true;
         while let Some(piece) = pieces.pop() {
@@ -86,11 +87,14 @@ impl ExitDrain {
                 }
             }
             if open && piece.len() <= keepalive_room() as usize {
-                if let Some(attempt) = self.net.start(&piece.body(), &piece.id, KEEPALIVE_BUDGET) {
+                if let Some(attempt) =
+                    self.net
+                        .start(&url, &piece.body(), &piece.id, KEEPALIVE_BUDGET)
+                {
                     self.net.add_pending(piece.id.clone(), attempt);
                 }
                 self.handoff.push(piece);
-            } else if open && beacon(&self.net.url, &piece.body()) {
+            } else if open && self.beacon_ok && beacon(&url, &piece.body()) {
                 // The browser owns it now; there will be no answer to settle it with.
                 self.shared.queue.settle(piece.records(), true);
             } else {

@@ -272,17 +272,102 @@ export function stringify(value) {
   return json;
 }
 
-/** The options object with camelCase keys turned into the configuration's snake_case, as JSON. */
-export function configJson(options) {
-  if (options === null || typeof options !== "object") {
+// What each option of `new Logger(options)` may be: DESIGN.md's configuration in camelCase.
+const OPTIONS = {
+  baseUrl: "string",
+  collection: "string",
+  privateId: "string",
+  format: ["logtail", "otlp"],
+  flushDelayMs: "count",
+  maxBatchBytes: "count",
+  bufferBytes: "count",
+  onFull: ["drop_oldest", "drop_newest"],
+  lowMemory: "boolean",
+  compression: ["auto", "zstd", "gzip", "none"],
+  skipClientTime: "boolean",
+  includeProcId: "boolean",
+  includeProcSeq: "boolean",
+  stderrLevel: "integer",
+  headers: "headers",
+  retryInitialMs: "count",
+  retryMaxMs: "count",
+  requestTimeoutMs: "count",
+  backupUrl: "string",
+  failoverProbeMs: "count",
+  destinations: "destinations",
+  captureConsole: "boolean",
+  captureErrors: "boolean",
+};
+// The keys a destination may set; the others are logger-wide.
+const DESTINATION = [
+  "baseUrl", "collection", "privateId", "format", "headers", "backupUrl", "failoverProbeMs", "compression",
+  "flushDelayMs", "maxBatchBytes", "bufferBytes", "onFull", "retryInitialMs", "retryMaxMs", "requestTimeoutMs",
+];
+const WHAT = {
+  string: "must be a string",
+  boolean: "must be true or false",
+  count: "must be a whole number, 0 or more",
+  integer: "must be a whole number",
+  headers: "must be an object of header names to string values",
+  destinations: "must be an array of destination objects",
+};
+
+function isObject(v) {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function valid(kind, v) {
+  if (Array.isArray(kind)) return kind.includes(v);
+  switch (kind) {
+    case "string":
+    case "boolean":
+      return typeof v === kind;
+    case "count":
+      return Number.isSafeInteger(v) && v >= 0;
+    case "integer":
+      return Number.isSafeInteger(v);
+    case "headers":
+      return isObject(v) && Object.values(v).every((h) => typeof h === "string");
+    default:
+      return Array.isArray(v) && v.every(isObject);
+  }
+}
+
+/**
+ * Checks the types of `new Logger(options)` (the values themselves are checked by the core):
+ * throws a TypeError naming the option. `undefined` and `null` mean "not given".
+ */
+export function checkOptions(options, prefix = "", keys = Object.keys(OPTIONS)) {
+  if (!isObject(options)) {
     throw new TypeError("logship: new Logger(options) needs an options object, e.g. { baseUrl, collection }");
   }
-  const out = {};
   for (const [key, value] of Object.entries(options)) {
-    if (key === "captureConsole" || key === "captureErrors") continue;
-    out[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = value;
+    if (value == null) continue;
+    const name = prefix + key;
+    if (!keys.includes(key)) {
+      const camel = key.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+      const hint = camel !== key && keys.includes(camel) ? ` (options are camelCase: \`${camel}\`)` : "";
+      throw new TypeError(`logship: unknown option \`${name}\`${hint}`);
+    }
+    const kind = OPTIONS[key];
+    if (!valid(kind, value)) {
+      const what = Array.isArray(kind) ? `must be ${kind.map((k) => `"${k}"`).join(" or ")}` : WHAT[kind];
+      let shown;
+      try {
+        shown = typeof value === "string" ? JSON.stringify(value) : String(value);
+      } catch {
+        shown = typeof value;
+      }
+      throw new TypeError(`logship: invalid option \`${name}\`: ${what}, not ${shown.slice(0, 60)}`);
+    }
+    if (kind === "destinations") value.forEach((d, i) => checkOptions(d, `${name}[${i}].`, DESTINATION));
   }
-  return JSON.stringify(out);
+}
+
+/** An option's value, or undefined (for null too). */
+export function option(options, key) {
+  const value = options[key];
+  return value === null ? undefined : value;
 }
 
 // --- the tap ---------------------------------------------------------------------------------------

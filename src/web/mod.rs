@@ -1,12 +1,14 @@
 //! The browser door (wasm32): the JS API of the npm package (`bindings/npm`), over the same core as
-//! the native door. `new Logger(options)` takes DESIGN.md's configuration in camelCase; the
-//! shipper runs on `spawn_local`, uploads with `fetch` (gzip through `CompressionStream`), waits
-//! for the `online` event while the browser is offline, and flushes synchronously with fetch
-//! keepalive when the page is hidden or goes away (`exit`). Browser plumbing is in `glue.js`.
+//! the native door. `new Logger(options)` takes DESIGN.md's configuration in camelCase; each
+//! destination's shipper runs on `spawn_local`, uploads with `fetch` (gzip through
+//! `CompressionStream`), waits for the `online` event while the browser is offline, and flushes
+//! synchronously with fetch keepalive when the page is hidden or goes away (`exit`). Browser
+//! plumbing is in `glue.js`.
 //!
 //! Rust programs compiled to wasm32 (Yew, Leptos, …) can use [`Logger`] directly.
 
 mod exit;
+mod options;
 mod runtime;
 
 use std::cell::RefCell;
@@ -15,17 +17,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
 
-use crate::core::config::{Config, ConfigError};
 use crate::core::ids::PrivateId;
 use crate::core::level;
 use crate::core::queue::PushError;
 use crate::core::shipper::{Shipper, ShipperSettings};
+use crate::core::stats::Stats;
 use crate::core::traits::Clock;
-use crate::core::Shared;
+use crate::core::{ErrorReporter, Shared};
 use exit::ExitDrain;
 use runtime::{Net, WebClock, WebTimer, WebTransport};
 
@@ -50,20 +52,37 @@ extern "C" {
     fn echo(text: &str);
     #[wasm_bindgen(catch)]
     fn stringify(value: &JsValue) -> Result<String, JsValue>;
-    #[wasm_bindgen(catch, js_name = configJson)]
-    fn config_json(options: &JsValue) -> Result<String, JsValue>;
 }
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
 /** Options of `new Logger(options)`: DESIGN.md's configuration, in camelCase. */
-export interface LoggerOptions {
+export interface LoggerOptions extends DestinationOptions {
+  /** Text entries are cut at 4096 bytes instead of 16384; smaller default batch and buffer. */
+  lowMemory?: boolean;
+  skipClientTime?: boolean;
+  includeProcId?: boolean;
+  includeProcSeq?: boolean;
+  /** Also print writes at or below this level with console.log (-1 = never, the default). */
+  stderrLevel?: number;
+  /** Several destinations, each with its own queue, retries and stats; unset keys come from the top level. */
+  destinations?: DestinationOptions[];
+  /** Forward console.debug/log/info/warn/error (the console still prints them). */
+  captureConsole?: boolean;
+  /** Forward uncaught errors and unhandled promise rejections as JSON entries. */
+  captureErrors?: boolean;
+}
+
+/** What each destination may set (at the top level: the first, or only, destination). */
+export interface DestinationOptions {
   /** Collector base URL, e.g. "http://127.0.0.1:8080". Required. */
-  baseUrl: string;
+  baseUrl?: string;
   /** Collection name: 1-128 of A-Z a-z 0-9 . _ - (e.g. "web.example.com"). Required. */
-  collection: string;
+  collection?: string;
   /** 64 lowercase hex characters; generated when absent. A write credential: keep it private. */
   privateId?: string;
+  /** "logtail" (default) or "otlp" (OTLP/HTTP JSON to {baseUrl}/v1/logs). */
+  format?: "logtail" | "otlp";
   /** How long the first write waits for company before an upload (default 2000; 0 = at once). */
   flushDelayMs?: number;
   /** Upload body limit (default 262144, or 65536 with lowMemory). */
@@ -72,24 +91,16 @@ export interface LoggerOptions {
   bufferBytes?: number;
   /** When the buffer is full: drop the oldest entries (default) or refuse the new write. */
   onFull?: "drop_oldest" | "drop_newest";
-  /** Smaller limits: 4096-byte text entries, 64 KiB batches, 512 KiB buffer. */
-  lowMemory?: boolean;
   /** "auto" (gzip where CompressionStream exists), "gzip" or "none". */
   compression?: "auto" | "gzip" | "zstd" | "none";
-  skipClientTime?: boolean;
-  includeProcId?: boolean;
-  includeProcSeq?: boolean;
-  /** Echo writes at or below this level to the console (-1 = never, the default). */
-  stderrLevel?: number;
   /** Extra headers on every upload (e.g. Authorization). */
   headers?: Record<string, string>;
   retryInitialMs?: number;
   retryMaxMs?: number;
   requestTimeoutMs?: number;
-  /** Forward console.debug/log/info/warn/error (the console still prints them). */
-  captureConsole?: boolean;
-  /** Forward uncaught errors and unhandled promise rejections as JSON entries. */
-  captureErrors?: boolean;
+  /** Where uploads go while baseUrl keeps failing, until it answers again (probed every failoverProbeMs). */
+  backupUrl?: string;
+  failoverProbeMs?: number;
 }
 
 /** Loss accounting (PROTOCOL.md §4). */
@@ -101,6 +112,13 @@ export interface LogshipStats {
   retries: number;
   bytesOnWire: number;
   queuedBytes: number;
+}
+
+/** One destination's name (its address without the private id), counters and state. */
+export interface DestinationStats extends LogshipStats {
+  name: string;
+  usingBackup: boolean;
+  lastError?: string;
 }
 
 /**
@@ -128,31 +146,6 @@ export interface LogTap extends EventTarget {
 /// How long `shutdown()` drains when no time is given.
 const DEFAULT_SHUTDOWN_MS: f64 = 2000.0;
 
-/// Configuration keys, to name them in camelCase in error messages.
-const CONFIG_KEYS: &[&str] = &[
-    "base_url",
-    "collection",
-    "private_id",
-    "flush_delay_ms",
-    "max_batch_bytes",
-    "buffer_bytes",
-    "on_full",
-    "low_memory",
-    "compression",
-    "skip_client_time",
-    "include_proc_id",
-    "include_proc_seq",
-    "stderr_level",
-    "headers",
-    "retry_initial_ms",
-    "retry_max_ms",
-    "request_timeout_ms",
-    "spool_dir",
-    "spool_max_bytes",
-    "format",
-    "destinations",
-];
-
 /// A logger for the browser. `write` only copies into the queue; uploads happen in the
 /// background. Call `shutdown()` to drain and stop; until then the logger stays alive (and keeps
 /// its page-exit flush) even if you drop your reference.
@@ -162,21 +155,34 @@ pub struct Logger {
 }
 
 struct Inner {
-    shared: Arc<Shared>,
+    /// Every destination, the first one first: its shipper feeds the tap, its counters are
+    /// `stats()`.
+    destinations: Vec<Destination>,
     public_id: String,
     stderr_level: i32,
-    exit: RefCell<ExitDrain>,
     hooks: RefCell<Hooks>,
     shutdown: RefCell<Option<Promise>>,
     scratch: RefCell<Vec<u8>>,
 }
 
+/// One destination: its queue, and what its page-exit drain needs.
+struct Destination {
+    shared: Arc<Shared>,
+    name: String,
+    exit: RefCell<ExitDrain>,
+}
+
+type Callback = Closure<dyn FnMut()>;
+type LineCallback = Closure<dyn FnMut(String)>;
+/// A glue.js function that installs a capture calling back with each line; returns the undo.
+type Capture = fn(&LineCallback) -> Function;
+
 /// Listeners logship installed, and their undo functions. They hold the logger; `shutdown`
 /// removes them.
 #[derive(Default)]
 struct Hooks {
-    page: Option<(Function, [Closure<dyn FnMut()>; 2])>,
-    captures: Vec<(Function, Closure<dyn FnMut(String)>)>,
+    page: Option<(Function, [Callback; 2])>,
+    captures: Vec<(Function, LineCallback)>,
 }
 
 impl Hooks {
@@ -198,77 +204,34 @@ fn random<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     if getrandom::getrandom(&mut bytes).is_err() {
         // No crypto.getRandomValues: still unique enough per page.
-        let seed = WebClock.unix_nanos().to_le_bytes();
-        let mut rng = fastrand::Rng::with_seed(u64::from_le_bytes(seed));
-        rng.fill(&mut bytes);
+        fastrand::Rng::with_seed(WebClock.unix_nanos() as u64).fill(&mut bytes);
     }
     bytes
 }
 
+/// A JS `Error` with logship's prefix.
 fn error(message: impl AsRef<str>) -> JsValue {
     JsError::new(&format!("logship: {}", message.as_ref())).into()
 }
 
-/// `flush_delay_ms` → `flushDelayMs`.
-fn camel(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    let mut upper = false;
-    for c in key.chars() {
-        match c {
-            '_' => upper = true,
-            c if upper => {
-                out.push(c.to_ascii_uppercase());
-                upper = false;
-            }
-            c => out.push(c),
-        }
+fn set(target: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(target, &key.into(), &value.into());
+}
+
+fn stats_object(stats: &Stats) -> Object {
+    let out = Object::new();
+    for (name, value) in [
+        ("written", stats.written),
+        ("uploaded", stats.uploaded),
+        ("dropped", stats.dropped),
+        ("rejected", stats.rejected),
+        ("retries", stats.retries),
+        ("bytesOnWire", stats.bytes_on_wire),
+        ("queuedBytes", stats.queued_bytes),
+    ] {
+        set(&out, name, value as f64);
     }
     out
-}
-
-/// A configuration error, with the option named as the caller spelled it (camelCase).
-fn config_error(err: ConfigError) -> JsValue {
-    let (head, rest) = err.key.split_once('.').unwrap_or((&err.key, ""));
-    let key = if rest.is_empty() {
-        camel(head)
-    } else {
-        format!("{}.{rest}", camel(head))
-    };
-    // Enum errors quote values (`drop_oldest`), which stay as they are; others quote keys.
-    let quotes_values = matches!(err.key.as_str(), "on_full" | "compression" | "format");
-    let mut message = String::new();
-    for (i, part) in err.message.split('`').enumerate() {
-        if i % 2 == 1 && !quotes_values {
-            message.push('`');
-            message.push_str(&camel(part));
-            message.push('`');
-        } else if i % 2 == 1 {
-            message.push('`');
-            message.push_str(part);
-            message.push('`');
-        } else {
-            let mut text = part.to_owned();
-            for k in CONFIG_KEYS.iter().filter(|k| k.contains('_')) {
-                text = text.replace(k, &camel(k));
-            }
-            message.push_str(&text);
-        }
-    }
-    if key.is_empty() {
-        error(format!("invalid options: {message}"))
-    } else {
-        error(format!("invalid option `{key}`: {message}"))
-    }
-}
-
-fn bool_option(options: &JsValue, name: &str) -> Result<bool, JsValue> {
-    let value = Reflect::get(options, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
-    if value.is_undefined() {
-        return Ok(false);
-    }
-    value
-        .as_bool()
-        .ok_or_else(|| error(format!("invalid option `{name}`: must be true or false")))
 }
 
 #[wasm_bindgen]
@@ -278,52 +241,72 @@ impl Logger {
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "LoggerOptions")] options: JsValue,
     ) -> Result<Logger, JsValue> {
-        let json = config_json(&options)?;
-        let capture_console = bool_option(&options, "captureConsole")?;
-        let capture_errors = bool_option(&options, "captureErrors")?;
-        let config = Config::from_json(&json).map_err(config_error)?;
-        let private_id = config
-            .private_id
-            .clone()
-            .unwrap_or_else(|| PrivateId::from_bytes(random()));
-        let reporter = Arc::new(|message: &str| runtime::report(message));
-        let shared = Shared::new(&config, u32::from_le_bytes(random()), None, reporter);
-        let headers = Object::new();
-        for (name, value) in &config.headers {
-            let _ = Reflect::set(&headers, &name.into(), &value.into());
+        let parsed = options::parse(&options)?;
+        let config = parsed.config;
+        let configs = config.destination_configs();
+        let several = configs.len() > 1;
+        let proc_id = u32::from_le_bytes(random());
+        let mut destinations = Vec::with_capacity(configs.len());
+        let mut nets = Vec::with_capacity(configs.len());
+        let mut public_id = String::new();
+        for (i, dest) in configs.iter().enumerate() {
+            let private_id = dest
+                .private_id
+                .clone()
+                .unwrap_or_else(|| PrivateId::from_bytes(random()));
+            if i == 0 {
+                public_id = private_id.public_id();
+            }
+            let name = dest.display_url();
+            let reporter: ErrorReporter = match several {
+                true => {
+                    let name = name.clone();
+                    Arc::new(move |message: &str| runtime::report(&format!("{name}: {message}")))
+                }
+                false => Arc::new(|message: &str| runtime::report(message)),
+            };
+            let shared = match i {
+                0 => Shared::new(dest, proc_id, None, reporter),
+                _ => Shared::new_without_tap(dest, proc_id, None, reporter),
+            };
+            let headers = Object::new();
+            for (header, value) in &dest.headers {
+                set(&headers, header, value);
+            }
+            let url = dest.upload_url(&private_id);
+            let backup_url = dest.backup_upload_url(&private_id);
+            let net = Net::new(url.clone(), backup_url.clone(), headers.into());
+            let settings = ShipperSettings::from_config(dest, url, u64::from_le_bytes(random()));
+            let transport = WebTransport { net: net.clone() };
+            let mut shipper = Shipper::new(shared.clone(), transport, WebTimer, WebClock, settings);
+            if let Some(backup_url) = backup_url {
+                let probe = Duration::from_millis(dest.failover_probe_ms);
+                shipper = shipper.with_backup(backup_url, probe);
+            }
+            let exit = ExitDrain::new(
+                shared.clone(),
+                shipper.handoff(),
+                net.clone(),
+                u64::from_le_bytes(random()),
+                dest.max_batch_bytes(),
+            );
+            spawn_local(shipper.run());
+            destinations.push(Destination {
+                shared,
+                name,
+                exit: RefCell::new(exit),
+            });
+            nets.push(net);
         }
-        let net = Net::new(config.upload_url(&private_id), headers.into());
-        let settings = ShipperSettings {
-            url: net.url.clone(),
-            headers: Vec::new(), // sent by the transport, from `net.headers`
-            compression: config.compression,
-            flush_delay: Duration::from_millis(config.flush_delay_ms),
-            request_timeout: Duration::from_millis(config.request_timeout_ms),
-            retry_initial: Duration::from_millis(config.retry_initial_ms),
-            retry_max: Duration::from_millis(config.retry_max_ms),
-            max_batch_bytes: config.max_batch_bytes(),
-            seed: u64::from_le_bytes(random()),
-        };
-        let transport = WebTransport { net: net.clone() };
-        let shipper = Shipper::new(shared.clone(), transport, WebTimer, WebClock, settings);
-        let exit = ExitDrain::new(
-            shared.clone(),
-            shipper.handoff(),
-            net.clone(),
-            u64::from_le_bytes(random()),
-            config.max_batch_bytes(),
-        );
-        spawn_local(shipper.run());
         let inner = Rc::new(Inner {
-            shared,
-            public_id: private_id.public_id(),
+            destinations,
+            public_id,
             stderr_level: config.stderr_level,
-            exit: RefCell::new(exit),
             hooks: RefCell::default(),
             shutdown: RefCell::default(),
             scratch: RefCell::default(),
         });
-        inner.install(&net, capture_console, capture_errors);
+        inner.install(nets, parsed.capture_console, parsed.capture_errors);
         Ok(Logger { inner })
     }
 
@@ -354,24 +337,31 @@ impl Logger {
     }
 
     /// Uploads everything written so far without waiting for the flush delay. Resolves once it is
-    /// delivered (or rejected, or dropped); with `timeoutMs`, rejects if that takes longer.
+    /// delivered (or rejected, or dropped) everywhere; with `timeoutMs`, rejects if that takes
+    /// longer.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn flush(&self, timeout_ms: Option<f64>) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let queue = &inner.shared.queue;
-            if queue.is_stopped() {
+            if inner.main().queue.is_stopped() {
                 return Err(error("the logger is shut down"));
             }
-            let target = queue.request_flush();
-            if wait_settled(&inner.shared, target, timeout_ms).await {
-                Ok(JsValue::UNDEFINED)
-            } else {
-                Err(error(format!(
-                    "flush timed out with {} entries undelivered",
-                    queue.unsettled()
-                )))
+            let targets: Vec<u64> = inner
+                .destinations
+                .iter()
+                .map(|d| d.shared.queue.request_flush())
+                .collect();
+            if inner.wait_settled(&targets, timeout_ms).await {
+                return Ok(JsValue::UNDEFINED);
             }
+            let left: u64 = inner
+                .destinations
+                .iter()
+                .map(|d| d.shared.queue.unsettled())
+                .sum();
+            Err(error(format!(
+                "flush timed out with {left} entries undelivered"
+            )))
         })
     }
 
@@ -388,11 +378,19 @@ impl Logger {
             if let Ok(mut hooks) = inner.hooks.try_borrow_mut() {
                 hooks.remove_captures();
             }
-            let target = inner.shared.queue.close();
+            let targets: Vec<u64> = inner
+                .destinations
+                .iter()
+                .map(|d| d.shared.queue.close())
+                .collect();
             let timeout = timeout_ms.unwrap_or(DEFAULT_SHUTDOWN_MS);
-            wait_settled(&inner.shared, target, Some(timeout)).await;
-            let left = inner.shared.queue.stop();
-            inner.shared.tap.close();
+            inner.wait_settled(&targets, Some(timeout)).await;
+            let left: u64 = inner
+                .destinations
+                .iter()
+                .map(|d| d.shared.queue.stop())
+                .sum();
+            inner.main().tap.close();
             if let Ok(mut hooks) = inner.hooks.try_borrow_mut() {
                 hooks.remove_all();
             }
@@ -402,23 +400,29 @@ impl Logger {
         promise
     }
 
-    /// The counters: written, uploaded, dropped, rejected, retries, bytesOnWire, queuedBytes.
+    /// The counters (of the first destination): written, uploaded, dropped, rejected, retries,
+    /// bytesOnWire, queuedBytes.
     #[wasm_bindgen(unchecked_return_type = "LogshipStats")]
     pub fn stats(&self) -> JsValue {
-        let s = self.inner.shared.queue.stats();
-        let out = Object::new();
-        for (name, value) in [
-            ("written", s.written),
-            ("uploaded", s.uploaded),
-            ("dropped", s.dropped),
-            ("rejected", s.rejected),
-            ("retries", s.retries),
-            ("bytesOnWire", s.bytes_on_wire),
-            ("queuedBytes", s.queued_bytes),
-        ] {
-            let _ = Reflect::set(&out, &name.into(), &(value as f64).into());
-        }
-        out.into()
+        stats_object(&self.inner.main().queue.stats()).into()
+    }
+
+    /// Each destination's name, counters and state, in configuration order.
+    #[wasm_bindgen(js_name = destinationStats, unchecked_return_type = "DestinationStats[]")]
+    pub fn destination_stats(&self) -> Array {
+        self.inner
+            .destinations
+            .iter()
+            .map(|d| {
+                let out = stats_object(&d.shared.queue.stats());
+                set(&out, "name", d.name.as_str());
+                set(&out, "usingBackup", d.shared.using_backup());
+                if let Some(last) = d.shared.last_error() {
+                    set(&out, "lastError", last);
+                }
+                JsValue::from(out)
+            })
+            .collect()
     }
 
     /// The id people see for this logger's stream: SHA-256 of the private id, in hex.
@@ -427,15 +431,18 @@ impl Logger {
         self.inner.public_id.clone()
     }
 
-    /// The last problem the uploader reported (a rejected batch, for example), if any.
+    /// The last problem the uploader reported (a rejected batch, for example), if any. With
+    /// several destinations: the first one's, else another's, prefixed with its name.
     #[wasm_bindgen(getter = lastError)]
     pub fn last_error(&self) -> Option<String> {
-        self.inner.shared.last_error()
+        let mut all = self.inner.destinations.iter();
+        let first = all.next()?.shared.last_error();
+        first.or_else(|| all.find_map(|d| Some(format!("{}: {}", d.name, d.shared.last_error()?))))
     }
 
     /// A WebSocket-like live view of the stream (replay of recent entries, then every new one).
     pub fn tap(&self) -> LogTap {
-        let shared = self.inner.shared.clone();
+        let shared = self.inner.main().clone();
         let subscriber = shared.subscribe();
         let id = subscriber.id();
         let unsubscribe = shared.clone();
@@ -455,15 +462,24 @@ impl Logger {
 }
 
 impl Inner {
+    fn main(&self) -> &Arc<Shared> {
+        &self.destinations[0].shared
+    }
+
     fn write(&self, bytes: &[u8]) -> Result<bool, JsValue> {
         if self.stderr_level >= 0 {
             self.echo(bytes);
         }
-        match self.shared.write(bytes, WebClock.unix_nanos()) {
-            Ok(()) => Ok(true),
-            Err(PushError::Full) => Ok(false),
-            Err(PushError::Closed) => Err(error("the logger is shut down")),
+        let now = WebClock.unix_nanos();
+        let mut accepted = true;
+        for d in &self.destinations {
+            match d.shared.write(bytes, now) {
+                Ok(()) => {}
+                Err(PushError::Full) => accepted = false,
+                Err(PushError::Closed) => return Err(error("the logger is shut down")),
+            }
         }
+        Ok(accepted)
     }
 
     fn echo(&self, bytes: &[u8]) {
@@ -474,53 +490,65 @@ impl Inner {
         }
     }
 
-    fn install(self: &Rc<Self>, net: &Rc<Net>, capture_console: bool, capture_errors: bool) {
-        let inner = self.clone();
-        let on_exit = Closure::<dyn FnMut()>::new(move || {
-            if let Ok(mut exit) = inner.exit.try_borrow_mut() {
+    /// The page is hidden or going away: every destination sends what it has queued, now.
+    fn drain_for_exit(&self) {
+        for d in &self.destinations {
+            if let Ok(mut exit) = d.exit.try_borrow_mut() {
                 exit.drain();
             }
-        });
-        let net = net.clone();
+        }
+    }
+
+    /// Waits until each destination settled everything before its target; false if
+    /// `timeout_ms` passed first.
+    async fn wait_settled(&self, targets: &[u64], timeout_ms: Option<f64>) -> bool {
+        let mut deadline =
+            timeout_ms.map(|ms| runtime::sleep(Duration::from_millis(ms.max(0.0) as u64)));
+        for (d, &target) in self.destinations.iter().zip(targets) {
+            let queue = &d.shared.queue;
+            loop {
+                let listener = queue.progress.listen();
+                if queue.is_settled(target) || queue.is_stopped() {
+                    break;
+                }
+                match deadline.as_mut() {
+                    None => listener.await,
+                    Some(timer) => {
+                        if let Either::Right(_) = select(listener, timer).await {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+        self.destinations
+            .iter()
+            .zip(targets)
+            .all(|(d, &target)| d.shared.queue.is_settled(target))
+    }
+
+    fn install(self: &Rc<Self>, nets: Vec<Rc<Net>>, capture_console: bool, capture_errors: bool) {
+        let inner = self.clone();
+        let on_exit = Closure::<dyn FnMut()>::new(move || inner.drain_for_exit());
         let on_online = Closure::<dyn FnMut()>::new(move || {
-            net.online.notify(usize::MAX);
+            for net in &nets {
+                net.online.notify(usize::MAX);
+            }
         });
         let Ok(mut hooks) = self.hooks.try_borrow_mut() else {
             return;
         };
         hooks.page = Some((watch(&on_exit, &on_online), [on_exit, on_online]));
-        let hooks_to_install: [(bool, fn(&Closure<dyn FnMut(String)>) -> Function); 2] = [
+        let wanted: [(bool, Capture); 2] = [
             (capture_console, hook_console),
             (capture_errors, hook_errors),
         ];
-        for (wanted, hook) in hooks_to_install {
-            if wanted {
-                let inner = self.clone();
-                let write = Closure::<dyn FnMut(String)>::new(move |line: String| {
-                    let _ = inner.write(line.as_bytes());
-                });
-                hooks.captures.push((hook(&write), write));
-            }
-        }
-    }
-}
-
-/// Waits until every record before `target` is settled; false if `timeout_ms` passed first.
-async fn wait_settled(shared: &Shared, target: u64, timeout_ms: Option<f64>) -> bool {
-    let mut deadline =
-        timeout_ms.map(|ms| runtime::sleep(Duration::from_millis(ms.max(0.0) as u64)));
-    loop {
-        let listener = shared.queue.progress.listen();
-        if shared.queue.is_settled(target) || shared.queue.is_stopped() {
-            return shared.queue.is_settled(target);
-        }
-        match deadline.as_mut() {
-            None => listener.await,
-            Some(timer) => {
-                if let Either::Right(_) = select(listener, timer).await {
-                    return shared.queue.is_settled(target);
-                }
-            }
+        for (_, hook) in wanted.into_iter().filter(|(on, _)| *on) {
+            let inner = self.clone();
+            let write = Closure::<dyn FnMut(String)>::new(move |line: String| {
+                let _ = inner.write(line.as_bytes());
+            });
+            hooks.captures.push((hook(&write), write));
         }
     }
 }

@@ -47,6 +47,8 @@ const REGULAR_KEEPALIVE_LIMIT: usize = KEEPALIVE_BUDGET / 2;
 /// What the transport and the page-exit drain share.
 pub(super) struct Net {
     pub url: String,
+    /// Where uploads go while the primary fails (`backupUrl`).
+    pub backup_url: Option<String>,
     /// The configured extra headers, as a JS object.
     pub headers: JsValue,
     /// First attempts the page-exit drain already made, by batch id: the shipper's first send of
@@ -57,19 +59,34 @@ pub(super) struct Net {
 }
 
 impl Net {
-    pub fn new(url: String, headers: JsValue) -> Rc<Net> {
+    pub fn new(url: String, backup_url: Option<String>, headers: JsValue) -> Rc<Net> {
         Rc::new(Net {
             url,
+            backup_url,
             headers,
             pending: RefCell::default(),
             online: Event::new(),
         })
     }
 
-    /// Starts an upload of an uncompressed body, keepalive within `keepalive_limit`.
-    pub fn start(&self, body: &[u8], batch_id: &str, keepalive_limit: usize) -> Option<Promise> {
+    /// Where the page-exit drain sends: where the shipper sends now.
+    pub fn exit_url(&self, using_backup: bool) -> &str {
+        match (&self.backup_url, using_backup) {
+            (Some(backup), true) => backup,
+            _ => &self.url,
+        }
+    }
+
+    /// Starts an upload of an uncompressed body to `url`, keepalive within `keepalive_limit`.
+    pub fn start(
+        &self,
+        url: &str,
+        body: &[u8],
+        batch_id: &str,
+        keepalive_limit: usize,
+    ) -> Option<Promise> {
         send(
-            &self.url,
+            url,
             body,
             &self.headers,
             batch_id,
@@ -207,7 +224,9 @@ impl Timer for WebTimer {
 pub(super) struct WebClock;
 
 impl Clock for WebClock {
+    /// Whole microseconds: a double of epoch milliseconds holds about a quarter-microsecond, so
+    /// finer digits would be noise.
     fn unix_nanos(&self) -> i64 {
-        (now() * 1e6) as i64
+        (now() * 1e3).round() as i64 * 1000
     }
 }

@@ -30,6 +30,22 @@ static void expect_failure(int rc, int code, const char *needle, const char *wha
 }
 #define EXPECT_FAILURE(call, code, needle) expect_failure((call), (code), (needle), #call, __LINE__)
 
+/* A thread that writes under one logger, after its shutdown, and under the next one: each write
+ * goes to the logger that is current at that moment. */
+static pthread_barrier_t step;
+
+static void *worker(void *arg) {
+    (void)arg;
+    CHECK_RC(log_write("worker, first logger", 20), LOG_OK);
+    pthread_barrier_wait(&step); /* 1: written */
+    pthread_barrier_wait(&step); /* 2: main has shut the first logger down */
+    CHECK_RC(log_write("worker, after shutdown", 22), LOG_E_SHUT_DOWN);
+    pthread_barrier_wait(&step); /* 3: written */
+    pthread_barrier_wait(&step); /* 4: main has started the second logger */
+    CHECK_RC(log_write("worker, second logger", 21), LOG_OK);
+    return NULL;
+}
+
 static void *last_error_on_a_new_thread(void *arg) {
     (void)arg;
     return (void *)log_last_error();
@@ -46,7 +62,7 @@ static const char *with(const char *base_url, const char *collection, const char
 int main(int argc, char **argv) {
     const char *url, *refusing_url;
     struct logship_stats stats;
-    pthread_t thread;
+    pthread_t thread, writer;
     void *other_thread_error = (void *)1;
     char *big;
     int i, dropped_at = -1;
@@ -99,6 +115,8 @@ int main(int argc, char **argv) {
 
     /* A running logger: double init, NULL pointers, bad ids, a 10 MiB line. */
     CHECK_RC(log_init(with(url, "bad-input", "")), LOG_OK);
+    CHECK(pthread_barrier_init(&step, NULL, 2) == 0);
+    CHECK(pthread_create(&writer, NULL, worker, NULL) == 0);
     EXPECT_FAILURE(log_init(with(url, "bad-input", "")), LOG_E_ALREADY_INITIALIZED, "already initialized");
     EXPECT_FAILURE(log_write(NULL, 3), LOG_E_INVALID_ARG, "buf is NULL");
     EXPECT_FAILURE(log_write("x", (size_t)-1), LOG_E_INVALID_ARG, "len");
@@ -111,15 +129,18 @@ int main(int argc, char **argv) {
     CHECK(big != NULL);
     memset(big, 'x', BIG_LINE);
     memcpy(big, "big line ", 9);
+    pthread_barrier_wait(&step); /* 1: the worker's write comes first */
     CHECK_RC(log_write(big, BIG_LINE), LOG_OK);
     free(big);
     CHECK_RC(log_write("after the big line", 18), LOG_OK);
     CHECK_RC(log_flush(30000), LOG_OK);
     CHECK_RC(log_stats(&stats), LOG_OK);
-    CHECK(stats.written == 2 && stats.uploaded == 2 && stats.dropped == 0);
+    CHECK(stats.written == 3 && stats.uploaded == 3 && stats.dropped == 0);
 
     /* Shutdown is idempotent; afterwards calls fail cleanly, stats stay readable. */
     CHECK_RC(log_shutdown(10000), LOG_OK);
+    pthread_barrier_wait(&step); /* 2 */
+    pthread_barrier_wait(&step); /* 3 */
     CHECK_RC(log_shutdown(0), LOG_OK);
     EXPECT_FAILURE(log_write("late", 4), LOG_E_SHUT_DOWN, "shut down");
     EXPECT_FAILURE(log_flush(10), LOG_E_SHUT_DOWN, "shut down");
@@ -127,10 +148,13 @@ int main(int argc, char **argv) {
     EXPECT_FAILURE(log_unsubscribe(1), LOG_E_SHUT_DOWN, "shut down");
     memset(&stats, 0, sizeof stats);
     CHECK_RC(log_stats(&stats), LOG_OK);
-    CHECK(stats.written == 2 && stats.uploaded == 2);
+    CHECK(stats.written == 3 && stats.uploaded == 3);
 
     /* log_init again after shutdown. */
     CHECK_RC(log_init(with(url, "bad-input-again", "")), LOG_OK);
+    pthread_barrier_wait(&step); /* 4 */
+    CHECK(pthread_join(writer, NULL) == 0);
+    CHECK(pthread_barrier_destroy(&step) == 0);
     CHECK_RC(log_write("second life", 11), LOG_OK);
     CHECK_RC(log_shutdown(10000), LOG_OK);
 

@@ -18,6 +18,45 @@ pub enum Fault {
     Reset,
     /// Pass the request to the upstream collector.
     Forward,
+    /// Read half the body, then close the connection.
+    ResetMidBody,
+    /// Wait this long, then forward (the client may have given up and retried by then).
+    Stall(Duration),
+    /// Forward (the collector stores the batch), then close without passing the answer on.
+    ForwardThenReset,
+    /// 413 when this is the first request with its `Logship-Batch` id, else 500. A server's
+    /// size check is the same for every attempt of one body, so a 413 never follows an attempt
+    /// that may have been stored; a 413 after one would make the halves duplicates (new ids).
+    TooLargeIfNew,
+}
+
+/// Every `Logship-Batch` id any fault server has seen (ids are random per logger).
+fn first_sighting(batch_id: Option<&str>) -> bool {
+    static SEEN: std::sync::OnceLock<Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let seen = SEEN.get_or_init(Mutex::default);
+    batch_id.is_none_or(|id| seen.lock().unwrap().insert(id.to_owned()))
+}
+
+/// A seeded script for [`FaultServer::start`]: a `rate` share of requests (0.0–1.0) meet a fault
+/// picked at random among resets mid-body, stalls of `stall`, 500, 429, 413 and a reset after
+/// the collector stored the batch; the rest are forwarded.
+pub fn random_faults(seed: u64, rate: f64, stall: Duration) -> impl Fn(usize) -> Fault {
+    move |n| {
+        let mut rng =
+            fastrand::Rng::with_seed(seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        if rng.f64() >= rate {
+            return Fault::Forward;
+        }
+        match rng.u8(..6) {
+            0 => Fault::ResetMidBody,
+            1 => Fault::Stall(stall),
+            2 => Fault::Status(500, vec![], "injected"),
+            3 => Fault::Status(429, vec![], "injected"),
+            4 => Fault::TooLargeIfNew,
+            _ => Fault::ForwardThenReset,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +177,20 @@ fn serve(
             .get_ref()
             .set_read_timeout(Some(Duration::from_secs(10)))
             .ok();
+        let batch_id = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("logship-batch"))
+            .map(|(_, v)| v.as_str());
+        let first = first_sighting(batch_id);
+        let fault = match script(count.fetch_add(1, Ordering::SeqCst)) {
+            Fault::TooLargeIfNew if first => Fault::Status(413, vec![], "injected"),
+            Fault::TooLargeIfNew => Fault::Status(500, vec![], "injected"),
+            fault => fault,
+        };
+        if let Fault::ResetMidBody = fault {
+            let _ = reader.read_exact(&mut body[..len / 2]);
+            return;
+        }
         if reader.read_exact(&mut body).is_err() {
             return;
         }
@@ -145,7 +198,6 @@ fn serve(
             .get_ref()
             .set_read_timeout(Some(Duration::from_millis(200)))
             .ok();
-        let fault = script(count.fetch_add(1, Ordering::SeqCst));
         hits.lock().unwrap().push(Hit {
             at: Instant::now(),
             headers: headers.clone(),
@@ -175,8 +227,11 @@ fn serve(
                 }
                 return;
             }
-            Fault::Reset => return,
-            Fault::Forward => {
+            Fault::Reset | Fault::ResetMidBody | Fault::TooLargeIfNew => return,
+            Fault::Stall(_) | Fault::Forward | Fault::ForwardThenReset => {
+                if let Fault::Stall(delay) = fault {
+                    thread::sleep(delay);
+                }
                 let mut up =
                     TcpStream::connect(upstream.expect("an upstream to forward to")).unwrap();
                 let mut request = format!("{}\r\n", head[0]);
@@ -191,6 +246,9 @@ fn serve(
                 up.write_all(&body).unwrap();
                 let mut response = Vec::new();
                 up.read_to_end(&mut response).unwrap();
+                if let Fault::ForwardThenReset = fault {
+                    return;
+                }
                 if out.write_all(&response).is_err() {
                     return;
                 }

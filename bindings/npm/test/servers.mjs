@@ -53,11 +53,17 @@ export async function startCollector() {
   };
 }
 
-/** The raw entries the collector stored for a collection, oldest first (as parsed JSON). */
+/** The entries the collector stored for a collection, oldest first (as parsed JSON). */
 export async function entries(collectorUrl, collection) {
-  const response = await fetch(`${collectorUrl}/api/entries?collection=${collection}&since=0&limit=1000`);
-  if (!response.ok) throw new Error(`GET /api/entries: ${response.status}`);
-  return (await response.json()).entries.map((row) => row.entry);
+  const all = [];
+  for (let since = 0; ; ) {
+    const response = await fetch(`${collectorUrl}/api/entries?collection=${collection}&since=${since}&limit=1000`);
+    if (!response.ok) throw new Error(`GET /api/entries: ${response.status}`);
+    const rows = (await response.json()).entries;
+    if (!rows.length) return all;
+    since = rows[rows.length - 1].id;
+    all.push(...rows.map((row) => row.entry));
+  }
 }
 
 /** Polls until `collection` holds at least `n` entries or `ms` pass. */

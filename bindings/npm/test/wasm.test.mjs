@@ -2,7 +2,7 @@
 // and the fault proxy, whose URLs the tests receive at compile time.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { after, before, test } from "node:test";
 
 import { env, repo, startCollector, startFaultProxy } from "./servers.mjs";
@@ -20,8 +20,9 @@ after(async () => {
   await collector?.stop();
 });
 
-test("web runtime in Chromium (cargo test --target wasm32-unknown-unknown --test web)", () => {
-  const result = spawnSync("cargo", ["test", "--target", "wasm32-unknown-unknown", "--test", "web"], {
+test("web runtime in Chromium (cargo test --target wasm32-unknown-unknown --test web)", async () => {
+  // Asynchronously: the fault proxy runs in this process and must keep serving.
+  const child = spawn("cargo", ["test", "--target", "wasm32-unknown-unknown", "--test", "web"], {
     cwd: repo,
     stdio: "inherit",
     env: {
@@ -32,5 +33,6 @@ test("web runtime in Chromium (cargo test --target wasm32-unknown-unknown --test
       WASM_BINDGEN_TEST_TIMEOUT: process.env.WASM_BINDGEN_TEST_TIMEOUT || "300",
     },
   });
-  assert.equal(result.status, 0, "the wasm-bindgen tests failed (see above)");
+  const status = await new Promise((ok) => child.on("exit", (code) => ok(code)));
+  assert.equal(status, 0, "the wasm-bindgen tests failed (see above)");
 });

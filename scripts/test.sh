@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every test, through real parts: loopback HTTP servers, the system C compiler and valgrind,
+# headless Chromium (wasm-bindgen-test and Playwright).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+echo "== Rust: core, shared vectors, native door, C door, facades, OTLP, destinations, spool, collector and its live view"
+cargo test --workspace --all-features
+
+echo "== the core compiles for wasm32"
+cargo check -p logship --target wasm32-unknown-unknown
+
+echo "== browser door: build the npm package, then wasm tests and page tests in headless Chromium"
+(cd bindings/npm && npm run build && npm test)

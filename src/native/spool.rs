@@ -1,0 +1,476 @@
+//! The durable disk spool (`spool_dir`): the files behind `core::spool`'s decisions, and the
+//! writer task that moves batches from the queue into them and from them to the shipper.
+//!
+//! Flow: writes go to the in-memory queue as always. The writer (a task on the logger's
+//! background runtime) waits up to `spool_sync_ms` for company, builds batches, appends each as a
+//! checksummed record to the current segment and releases it from the queue; every
+//! `spool_sync_ms` it makes what it wrote durable (fsync). It hands the oldest unsent batches, a
+//! few at a time, to the shipper, which reports each one settled; a segment is deleted once every
+//! batch in it is settled. A logger opened on a spool with unsent segments therefore sends them
+//! first, in order, under their original `Logship-Batch` ids.
+//!
+//! Files: `lock` (held with an exclusive lock for the logger's life: a second logger on the same
+//! directory fails to build), `seg-<20-digit sequence>.log`, and `private_id` (when none is
+//! configured), all created 0600 in a 0700 directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use event_listener::Event;
+use futures::future::{select, Either};
+
+use crate::core::batch::{Batch, BatchIds};
+use crate::core::ids::PrivateId;
+use crate::core::shipper::{Handoff, Intake};
+use crate::core::spool::{
+    decode_batch, encode_batch, noticed_drops, read_record, scan_segment, SpoolIndex, SEGMENT_MAGIC,
+};
+use crate::core::Shared;
+
+const LOCK_FILE: &str = "lock";
+const PRIVATE_ID_FILE: &str = "private_id";
+/// How often an idle writer looks at the queue even without a wake-up (the queue wakes one
+/// listener per event, and the shipper may take it).
+const IDLE_POLL: Duration = Duration::from_millis(200);
+
+/// What opening a spool found.
+#[derive(Debug, Default)]
+pub(crate) struct Recovery {
+    /// Batches left by an earlier logger, to be sent first.
+    pub batches: usize,
+    /// Bytes of torn or corrupt segment tails skipped, and in how many segments.
+    pub skipped_bytes: u64,
+    pub damaged_segments: usize,
+    /// Writes in segments evicted at once because the spool was over its bound, and drops
+    /// whose notice went with them.
+    pub dropped_records: u64,
+    pub renoticed: u64,
+}
+
+pub(crate) struct Spool {
+    dir: PathBuf,
+    files: Mutex<Files>,
+    /// Wakes the writer: a flush or shutdown, or a settled batch (room to hand off another).
+    kick: Event,
+    sync_interval: Duration,
+    /// Held (and exclusively locked) for the spool's life; the lock goes with the handle.
+    _lock: File,
+}
+
+struct Files {
+    index: SpoolIndex,
+    /// The current segment, appended to; `None` after a write error (the next append starts a
+    /// new segment rather than writing after a torn record).
+    current: Option<File>,
+    dirty: bool,
+    last_sync: Instant,
+    record: Vec<u8>,
+}
+
+fn segment_name(seq: u64) -> String {
+    format!("seg-{seq:020}.log")
+}
+
+fn segment_seq(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("seg-")?.strip_suffix(".log")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())?
+}
+
+/// Options for a new file that only this user may read or write.
+fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+impl Spool {
+    /// Opens (creating) the spool in `dir`, takes its lock and reads what an earlier logger left.
+    pub(crate) fn open(
+        dir: &Path,
+        max_bytes: u64,
+        sync_interval: Duration,
+    ) -> Result<(Spool, Recovery), String> {
+        let shown = dir.display();
+        create_private_dir(dir).map_err(|e| format!("cannot create {shown}: {e}"))?;
+        let lock = private_file()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(LOCK_FILE))
+            .map_err(|e| format!("cannot open the lock file in {shown}: {e}"))?;
+        // File::try_lock is stable since Rust 1.89; the toolchain is newer than rust-version says.
+        #[allow(clippy::incompatible_msrv)]
+        if let Err(err) = lock.try_lock() {
+            return Err(match err {
+                fs::TryLockError::WouldBlock => format!(
+                    "{shown} is in use by another logger (its lock file is held): \
+                     each spool_dir serves one logger at a time"
+                ),
+                fs::TryLockError::Error(e) => format!("cannot lock {shown}: {e}"),
+            });
+        }
+        let mut index = SpoolIndex::new(max_bytes);
+        let mut recovery = Recovery::default();
+        let mut segments: Vec<(u64, PathBuf)> = fs::read_dir(dir)
+            .map_err(|e| format!("cannot read {shown}: {e}"))?
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let seq = segment_seq(entry.file_name().to_str()?)?;
+                Some((seq, entry.path()))
+            })
+            .collect();
+        segments.sort();
+        let mut last_seq = 0;
+        for (seq, path) in segments {
+            last_seq = seq;
+            let bytes =
+                fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let scan = scan_segment(&bytes);
+            if scan.skipped_bytes > 0 {
+                recovery.skipped_bytes += scan.skipped_bytes;
+                recovery.damaged_segments += 1;
+            }
+            if scan.batches.is_empty() {
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            recovery.batches += scan.batches.len();
+            index.add_recovered(seq, bytes.len() as u64, &scan.batches);
+        }
+        let eviction = index.make_room(0);
+        recovery.dropped_records = eviction.dropped_records;
+        recovery.renoticed = eviction.renoticed;
+        for seq in &eviction.segments {
+            let _ = fs::remove_file(dir.join(segment_name(*seq)));
+        }
+        let spool = Spool {
+            dir: dir.to_owned(),
+            files: Mutex::new(Files {
+                index,
+                current: None,
+                dirty: false,
+                last_sync: Instant::now(),
+                record: Vec::new(),
+            }),
+            kick: Event::new(),
+            sync_interval,
+            _lock: lock,
+        };
+        // Always a fresh segment: never append after an earlier logger's (maybe torn) tail.
+        spool
+            .lock()
+            .start_segment(&spool.dir, last_seq + 1)
+            .map_err(|e| format!("cannot create a segment in {shown}: {e}"))?;
+        Ok((spool, recovery))
+    }
+
+    /// The private id this spool's batches were made for, when none is configured: stored here
+    /// (0600) at first use, so that a restarted logger continues the same stream and the
+    /// collector, which remembers batch ids per stream, stores a resent batch once.
+    pub(crate) fn stored_private_id(&self, fresh: PrivateId) -> Result<PrivateId, String> {
+        let path = self.dir.join(PRIVATE_ID_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => PrivateId::parse(text.trim())
+                .map_err(|e| format!("{} holds no private id: {e}", path.display())),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                let mut file = private_file()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                file.write_all(fresh.to_hex().as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                Ok(fresh)
+            }
+            Err(err) => Err(format!("cannot read {}: {err}", path.display())),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Files> {
+        self.files.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the writer (a flush or shutdown wants the queue spooled now).
+    pub(crate) fn kick(&self) {
+        self.kick.notify(usize::MAX);
+    }
+
+    /// Makes everything appended so far durable.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        self.lock().sync()
+    }
+
+    /// Batches not yet delivered or rejected.
+    pub(crate) fn unsettled_batches(&self) -> usize {
+        self.lock().index.unsettled_batches()
+    }
+
+    /// The shipper delivered or rejected batch `id`: deletes the segments that are now done.
+    pub(crate) fn settled(&self, id: &str) {
+        let deletable = self.lock().index.settle(id);
+        for seq in deletable {
+            let _ = fs::remove_file(self.dir.join(segment_name(seq)));
+        }
+        self.kick.notify(usize::MAX);
+    }
+
+    /// Appends one batch; returns the writes lost to make room (evicted segments, or the batch
+    /// itself when it does not fit or cannot be written), and the drops whose notice was lost.
+    fn append(&self, batch: &Batch, shared: &Shared) -> (u64, u64) {
+        let mut files = self.lock();
+        let files = &mut *files;
+        files.record.clear();
+        encode_batch(batch, &mut files.record);
+        let len = files.record.len() as u64;
+        let (mut dropped, mut renoticed) = (0, 0);
+        let result = (|| -> io::Result<()> {
+            if files.current.is_none() || files.index.should_rotate() {
+                files.rotate(&self.dir)?;
+            }
+            let eviction = files.index.make_room(len);
+            dropped += eviction.dropped_records;
+            renoticed += eviction.renoticed;
+            for seq in &eviction.segments {
+                let _ = fs::remove_file(self.dir.join(segment_name(*seq)));
+            }
+            if eviction.current_evicted {
+                files.current = None;
+                files.dirty = false;
+                files.rotate(&self.dir)?;
+            }
+            if eviction.too_large {
+                dropped += batch.records();
+                renoticed += noticed_drops(batch);
+                return Ok(());
+            }
+            let offset = files.index.current_bytes();
+            let file = files.current.as_mut().expect("a current segment");
+            if let Err(err) = file.write_all(&files.record) {
+                // What reached the file is a torn record: start afresh.
+                files.current = None;
+                return Err(err);
+            }
+            let (records, noticed) = (batch.records(), noticed_drops(batch));
+            files
+                .index
+                .append(batch.id.clone(), offset, len, records, noticed);
+            files.dirty = true;
+            Ok(())
+        })();
+        if let Err(err) = result {
+            shared.report_error(
+                "spool write",
+                format!(
+                    "cannot write to the spool in {}: {err} ({} entries dropped)",
+                    self.dir.display(),
+                    batch.records()
+                ),
+            );
+            dropped += batch.records();
+            renoticed += noticed_drops(batch);
+        }
+        (dropped, renoticed)
+    }
+
+    /// The oldest unsent batch, read back from disk, when the shipper has room for one more.
+    fn next_hand_off(&self, shared: &Shared) -> Option<Batch> {
+        loop {
+            let mut files = self.lock();
+            let at = files.index.next_hand_off()?;
+            let path = self.dir.join(segment_name(at.segment));
+            let read = (|| -> io::Result<Vec<u8>> {
+                let mut file = File::open(&path)?;
+                file.seek(SeekFrom::Start(at.offset))?;
+                let mut record = vec![0; at.len as usize];
+                file.read_exact(&mut record)?;
+                Ok(record)
+            })();
+            let batch = read.ok().and_then(|record| {
+                let payload = read_record(&record)?;
+                decode_batch(payload, &shared.body_format).ok()
+            });
+            match batch {
+                Some(batch) => return Some(batch),
+                None => {
+                    let (lost, renoticed) = files.index.abandon(at.segment, at.offset);
+                    drop(files);
+                    shared.queue.count_dropped(lost, renoticed);
+                    shared.report_error(
+                        "spool read",
+                        format!(
+                            "a spooled batch in {} could not be read back ({lost} entries dropped)",
+                            path.display()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Files {
+    fn start_segment(&mut self, dir: &Path, seq: u64) -> io::Result<()> {
+        let mut file = private_file()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(segment_name(seq)))?;
+        file.write_all(SEGMENT_MAGIC)?;
+        // The new name must survive a crash too.
+        File::open(dir)?.sync_all()?;
+        self.index.start_segment(seq, SEGMENT_MAGIC.len() as u64);
+        self.current = Some(file);
+        Ok(())
+    }
+
+    /// Makes the current segment durable and starts the next one.
+    fn rotate(&mut self, dir: &Path) -> io::Result<()> {
+        self.sync()?;
+        let seq = self.index.last_seq().unwrap_or(0) + 1;
+        self.start_segment(dir, seq)?;
+        // A settled segment that was current may go now.
+        for seq in self.index.take_deletable(false) {
+            let _ = fs::remove_file(dir.join(segment_name(seq)));
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        if self.dirty {
+            if let Some(file) = &self.current {
+                file.sync_data()?;
+            }
+            self.dirty = false;
+        }
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let dir = self.dir.clone();
+        let mut files = self.lock();
+        let _ = files.sync();
+        // A clean exit with everything settled leaves an empty directory behind.
+        for seq in files.index.take_deletable(true) {
+            let _ = fs::remove_file(dir.join(segment_name(seq)));
+        }
+    }
+}
+
+/// The writer task: runs on the logger's background runtime next to the shipper until the queue
+/// is stopped.
+pub(crate) async fn run_writer(
+    spool: Arc<Spool>,
+    shared: Arc<Shared>,
+    handoff: Handoff,
+    max_batch_bytes: usize,
+    seed: u64,
+) {
+    let mut intake = Intake::new(shared.clone());
+    let mut ids = BatchIds::new(seed);
+    let queue = &shared.queue;
+    while !queue.is_stopped() {
+        while let Some(batch) = spool.next_hand_off(&shared) {
+            handoff.push(batch);
+        }
+        // An entry waits at most half the interval for company and half for the next sync, so
+        // that a crash loses at most `spool_sync_ms` of entries.
+        let half = spool.sync_interval / 2;
+        if queue.has_records() {
+            // Wait for company (fewer, fuller batches).
+            let deadline = Instant::now() + half;
+            while !queue.is_urgent() && !queue.is_stopped() {
+                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                    break;
+                };
+                let (wake, kick) = (queue.wake.listen(), spool.kick.listen());
+                if queue.is_urgent() {
+                    break;
+                }
+                let sleep = pin!(tokio::time::sleep(left));
+                if let Either::Right(_) = select(select(wake, kick), sleep).await {
+                    break;
+                }
+            }
+            spool_queued(&spool, &shared, &mut intake, &mut ids, max_batch_bytes);
+            sync_if_due(&spool, &shared, half);
+            continue;
+        }
+        let due = sync_if_due(&spool, &shared, half).unwrap_or(IDLE_POLL);
+        let (wake, kick) = (queue.wake.listen(), spool.kick.listen());
+        if queue.has_records() || queue.is_stopped() {
+            continue;
+        }
+        let sleep = pin!(tokio::time::sleep(due.max(Duration::from_millis(1))));
+        let _ = select(select(wake, kick), sleep).await;
+    }
+    let _ = spool.sync();
+}
+
+/// Syncs when what was written has waited `after`; returns how long until a sync is due.
+fn sync_if_due(spool: &Spool, shared: &Shared, after: Duration) -> Option<Duration> {
+    let mut files = spool.lock();
+    if files.dirty && files.last_sync.elapsed() >= after {
+        if let Err(err) = files.sync() {
+            shared.report_error("spool sync", format!("cannot sync the spool: {err}"));
+        }
+    }
+    files
+        .dirty
+        .then(|| after.saturating_sub(files.last_sync.elapsed()))
+}
+
+/// Moves everything queued into the spool, batch by batch, then a notice of what eviction lost.
+fn spool_queued(
+    spool: &Spool,
+    shared: &Shared,
+    intake: &mut Intake,
+    ids: &mut BatchIds,
+    max_batch_bytes: usize,
+) {
+    let mut notices = 0;
+    loop {
+        let mut evicted = false;
+        while shared.queue.has_records() {
+            let batch = intake.build_batch(ids.next_id(), max_batch_bytes);
+            let (dropped, renoticed) = spool.append(&batch, shared);
+            shared.queue.release_to_spool();
+            if dropped + renoticed > 0 {
+                shared.queue.count_dropped(dropped, renoticed);
+                evicted = true;
+            }
+        }
+        // The loss must reach the server even if nothing else is written: a notice-only batch.
+        // (Bounded: a notice is tiny, but it may evict again.)
+        if !evicted || notices == 3 {
+            break;
+        }
+        notices += 1;
+        let notice = intake.build_batch(ids.next_id(), max_batch_bytes);
+        if !notice.is_empty() {
+            let (dropped, renoticed) = spool.append(&notice, shared);
+            shared.queue.release_to_spool();
+            shared.queue.count_dropped(dropped, renoticed);
+            if dropped + renoticed == 0 {
+                break;
+            }
+        }
+    }
+}
