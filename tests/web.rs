@@ -599,6 +599,10 @@ fn invalid_options_throw_errors_naming_the_option() {
         "unknown option `flushDelay`",
     );
     fails(
+        serde_json::json!({"baseUrl": "http://x", "collection": "a", "spoolDir": "/tmp/x"}),
+        "`spoolDir` is native only",
+    );
+    fails(
         serde_json::json!({"baseUrl": "http://x", "collection": "a", "onFull": "drop_all"}),
         "invalid option `onFull`: must be \"drop_oldest\" or \"drop_newest\", not \"drop_all\"",
     );

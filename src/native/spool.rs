@@ -113,8 +113,7 @@ impl Spool {
             .truncate(false)
             .open(dir.join(LOCK_FILE))
             .map_err(|e| format!("cannot open the lock file in {shown}: {e}"))?;
-        // File::try_lock is stable since Rust 1.89; the toolchain is newer than rust-version says.
-        #[allow(clippy::incompatible_msrv)]
+        // An advisory lock (File::try_lock, Rust 1.89): released by the OS even on SIGKILL.
         if let Err(err) = lock.try_lock() {
             return Err(match err {
                 fs::TryLockError::WouldBlock => format!(

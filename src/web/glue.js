@@ -344,6 +344,9 @@ export function checkOptions(options, prefix = "", keys = Object.keys(OPTIONS)) 
   for (const [key, value] of Object.entries(options)) {
     if (value == null) continue;
     const name = prefix + key;
+    if (/^spool/.test(key) || /^spool_/.test(key)) {
+      throw new TypeError(`logship: \`${name}\` is native only: browsers have no durable spool (the page-exit flush keeps the last lines)`);
+    }
     if (!keys.includes(key)) {
       const camel = key.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
       const hint = camel !== key && keys.includes(camel) ? ` (options are camelCase: \`${camel}\`)` : "";
