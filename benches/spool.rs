@@ -184,7 +184,7 @@ mod spool_bench {
             }
             let due = start + Duration::from_millis(10 * (written / (PER_SECOND / 100)) as u64);
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
-            if written % PER_SECOND == 0 {
+            if written.is_multiple_of(PER_SECOND) {
                 peak_rss = peak_rss.max(rss_kib());
                 peak_disk = peak_disk.max(disk_bytes(&dir));
             }
