@@ -181,21 +181,8 @@ impl Harness {
             Arc::new(move |m: &str| sink.lock().unwrap().push(m.to_owned())),
         );
         let fake = Fake::default();
-        let settings = ShipperSettings {
-            url: "http://collector.test/c/core.test/id".into(),
-            headers: config
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            compression: config.compression,
-            flush_delay: Duration::from_millis(config.flush_delay_ms),
-            request_timeout: Duration::from_millis(config.request_timeout_ms),
-            retry_initial: Duration::from_millis(config.retry_initial_ms),
-            retry_max: Duration::from_millis(config.retry_max_ms),
-            max_batch_bytes: config.max_batch_bytes(),
-            seed: 1,
-        };
+        let settings =
+            ShipperSettings::from_config(&config, "http://collector.test/c/core.test/id".into(), 1);
         let mut shipper = Shipper::new(
             shared.clone(),
             fake.clone(),
