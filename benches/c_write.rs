@@ -26,11 +26,11 @@ fn main() {
 #[cfg(target_arch = "wasm32")]
 fn main() {}
 
+mod common;
+
 #[cfg(not(target_arch = "wasm32"))]
 mod bench {
     use std::ffi::{c_char, c_int, CString};
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::{TcpListener, TcpStream};
     use std::time::{Duration, Instant};
 
     use logship::ffi::{
@@ -38,74 +38,14 @@ mod bench {
     };
     use logship::Logger;
 
+    use super::common::{discard_server, fixed_length, loghub_lines};
+
     const LINE_BYTES: usize = 100;
     const CHUNK: usize = 10_000;
     const WARMUP_ROUNDS: usize = 10;
     const MEASURED_ROUNDS: usize = 200;
 
     type CWrite = unsafe extern "C" fn(*const c_char, usize) -> c_int;
-
-    fn loghub_lines(len: usize) -> Vec<Vec<u8>> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/loghub");
-        let mut lines = Vec::new();
-        for entry in std::fs::read_dir(dir).expect("shared/data/loghub beside the repo") {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "log") {
-                let text = std::fs::read(&path).unwrap();
-                // Cut or padded (by repeating the line) to exactly `len` bytes.
-                lines.extend(
-                    text.split(|&b| b == b'\n')
-                        .filter(|l| !l.is_empty())
-                        .map(|l| l.iter().cycle().take(len).copied().collect::<Vec<u8>>()),
-                );
-            }
-        }
-        assert!(lines.len() > 10_000, "loghub lines");
-        lines
-    }
-
-    /// An HTTP/1.1 server on loopback that reads each request and answers 200, storing nothing.
-    fn start_sink() -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                std::thread::spawn(move || serve(stream));
-            }
-        });
-        url
-    }
-
-    fn serve(stream: TcpStream) {
-        let mut writer = stream.try_clone().unwrap();
-        let mut reader = BufReader::new(stream);
-        loop {
-            let mut content_length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    return;
-                }
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        content_length = value.trim().parse().unwrap();
-                    }
-                }
-            }
-            let mut body = vec![0; content_length];
-            if reader.read_exact(&mut body).is_err()
-                || writer
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                    .is_err()
-            {
-                return;
-            }
-        }
-    }
 
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Door {
@@ -240,8 +180,8 @@ mod bench {
         if std::env::args().any(|a| a == "--list") {
             return;
         }
-        let lines = loghub_lines(LINE_BYTES);
-        let sink = start_sink();
+        let lines = fixed_length(&loghub_lines(), LINE_BYTES);
+        let sink = discard_server();
         let config = |collection: &str| {
             serde_json::json!({
                 "base_url": sink,

@@ -9,6 +9,8 @@
 //! `buffer_bytes` and `spool_max_bytes`.
 
 /// Native only: the spool is the native door's.
+mod common;
+
 #[cfg(not(target_arch = "wasm32"))]
 mod spool_bench {
     use std::path::{Path, PathBuf};
@@ -16,35 +18,7 @@ mod spool_bench {
 
     use logship::Logger;
 
-    fn loghub_lines() -> Vec<Vec<u8>> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/loghub");
-        let mut lines = Vec::new();
-        for entry in std::fs::read_dir(dir).expect("shared/data/loghub beside the repo") {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "log") {
-                let text = std::fs::read(&path).unwrap();
-                lines.extend(
-                    text.split(|&b| b == b'\n')
-                        .filter(|l| !l.is_empty())
-                        .map(|l| l.iter().cycle().take(100).copied().collect::<Vec<u8>>()),
-                );
-            }
-        }
-        lines
-    }
-
-    fn percentile(sorted: &[u64], p: f64) -> u64 {
-        sorted[((sorted.len() as f64 - 1.0) * p) as usize]
-    }
-
-    fn rss_kib() -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
+    use super::common::{fixed_length, loghub_lines, percentile, rss_kib, time_calls};
 
     /// Bytes of spool segments in `dir`.
     fn disk_bytes(dir: &Path) -> u64 {
@@ -88,28 +62,9 @@ mod spool_bench {
         builder.build().unwrap()
     }
 
-    /// Latency of each of `count` writes, sorted, with the cost of reading the clock subtracted.
     fn time_writes(log: &Logger, lines: &[Vec<u8>], count: usize) -> Vec<u64> {
-        let overhead = {
-            let mut t: Vec<u64> = (0..10_000)
-                .map(|_| {
-                    let s = Instant::now();
-                    Instant::now().duration_since(s).as_nanos() as u64
-                })
-                .collect();
-            t.sort_unstable();
-            percentile(&t, 0.5)
-        };
-        let mut samples = Vec::with_capacity(count);
-        for i in 0..count {
-            let start = Instant::now();
-            log.write(&lines[i % lines.len()]).unwrap();
-            samples.push((start.elapsed().as_nanos() as u64).saturating_sub(overhead));
-        }
-        samples.sort_unstable();
-        samples
+        time_calls(count, |i| log.write(&lines[i % lines.len()]).unwrap())
     }
-
     fn write_latency(lines: &[Vec<u8>]) {
         const COUNT: usize = 500_000;
         println!("write, 100-byte lines, {COUNT} writes, collector down (nothing uploads):");
@@ -211,7 +166,7 @@ mod spool_bench {
         if std::env::args().any(|a| a == "--list") {
             return;
         }
-        let lines = loghub_lines();
+        let lines = fixed_length(&loghub_lines(), 100);
         write_latency(&lines);
         throughput(&lines);
         outage(&lines);

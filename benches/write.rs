@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 use logship::Logger;
 use logship_collector::{Collector, Options};
 
+mod common;
+
+use common::{discard_server, fixed_length, loghub_lines, percentile, rss_kib, time_calls};
+
 /// Counts allocations made by the current thread.
 struct CountingAllocator;
 
@@ -41,60 +45,9 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
-fn loghub_lines() -> Vec<Vec<u8>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/loghub");
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("shared/data/loghub beside the repo") {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "log") {
-            let text = std::fs::read(&path).unwrap();
-            lines.extend(
-                text.split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .map(<[u8]>::to_vec),
-            );
-        }
-    }
-    lines
-}
-
-/// Real lines cut or padded (by repeating themselves) to exactly `len` bytes.
-fn fixed_length(lines: &[Vec<u8>], len: usize) -> Vec<Vec<u8>> {
-    lines
-        .iter()
-        .map(|l| l.iter().cycle().take(len).copied().collect())
-        .collect()
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    sorted[((sorted.len() as f64 - 1.0) * p) as usize]
-}
-
 /// Per-call latency with the cost of reading the clock subtracted.
 fn time_writes(log: &Logger, lines: &[Vec<u8>], count: usize) -> Vec<u64> {
     time_calls(count, |i| log.write(&lines[i % lines.len()]).unwrap())
-}
-
-/// Latency of `call(i)` for i in 0..count, sorted, with the cost of reading the clock subtracted.
-fn time_calls(count: usize, mut call: impl FnMut(usize)) -> Vec<u64> {
-    let overhead = {
-        let mut t: Vec<u64> = (0..10_000)
-            .map(|_| {
-                let s = Instant::now();
-                Instant::now().duration_since(s).as_nanos() as u64
-            })
-            .collect();
-        t.sort_unstable();
-        percentile(&t, 0.5)
-    };
-    let mut samples = Vec::with_capacity(count);
-    for i in 0..count {
-        let start = Instant::now();
-        call(i);
-        samples.push((start.elapsed().as_nanos() as u64).saturating_sub(overhead));
-    }
-    samples.sort_unstable();
-    samples
 }
 
 fn quiet_logger(c: &Collector) -> Logger {
@@ -106,55 +59,6 @@ fn quiet_logger(c: &Collector) -> Logger {
         .buffer_bytes(256 << 20)
         .build()
         .unwrap()
-}
-
-/// An HTTP/1.1 server on loopback that reads each request and answers 200.
-fn discard_server() -> std::net::SocketAddr {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut out = stream;
-                loop {
-                    let mut len = 0;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    if reader.read_exact(&mut body).is_err()
-                        || out
-                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                            .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn main() {
@@ -230,7 +134,7 @@ fn main() {
     // 4a. End to end to a sink that only reads and acknowledges: the SDK's own ceiling.
     let sink = discard_server();
     let log = Logger::builder()
-        .base_url(&format!("http://{sink}"))
+        .base_url(&sink.clone())
         .collection("sink")
         .buffer_bytes(256 << 20)
         .build()
