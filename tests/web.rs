@@ -495,11 +495,11 @@ async fn page_exit_sends_the_queue_at_once_and_exactly_once() {
         "{exit_bodies:?}"
     );
     assert_eq!(stat(&log, "uploaded"), 1500);
-    assert_eq!(
-        stat(&log, "retries"),
-        0,
-        "every keepalive attempt went through"
-    );
+    // Sending all 150 KiB as keepalive requests would have the browser refuse at least two of
+    // them. One refusal can still happen without a fault of ours: the browser frees a request's
+    // budget a moment after its response, out of the page's sight (it costs a retry, not a line).
+    let retries = stat(&log, "retries");
+    assert!(retries <= 1, "{retries} keepalive requests refused");
 }
 
 // --- tap ----------------------------------------------------------------------------------------

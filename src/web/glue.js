@@ -65,8 +65,11 @@ export function send(url, body, extraHeaders, batchId, encoding, origLength, kee
   }
   const keepalive = hasKeepalive && keepaliveInFlight + copy.length <= keepaliveLimit;
   if (keepalive) keepaliveInFlight += copy.length;
+  // The browser frees a request's budget when its loader finishes, which is after the response
+  // promise resolves: give the budget back only once the body was read to its end and one more
+  // task has run, so that a keepalive request started next is never refused for want of room.
   const done = () => {
-    if (keepalive) keepaliveInFlight -= copy.length;
+    if (keepalive) setTimeout(() => (keepaliveInFlight -= copy.length), 0);
   };
   return fetch(url, {
     method: "POST",
@@ -77,13 +80,12 @@ export function send(url, body, extraHeaders, batchId, encoding, origLength, kee
     keepalive,
   }).then(
     async (response) => {
+      let body = null;
+      try {
+        body = await response.arrayBuffer();
+      } catch {}
       done();
-      let prefix = null;
-      if (response.status >= 400) {
-        try {
-          prefix = new Uint8Array((await response.arrayBuffer()).slice(0, 1024));
-        } catch {}
-      }
+      const prefix = response.status >= 400 && body ? new Uint8Array(body.slice(0, 1024)) : null;
       return [response.status, response.headers.get("Retry-After"), prefix];
     },
     (err) => {
