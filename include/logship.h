@@ -217,6 +217,23 @@ const char *log_last_error(void);
 int log_stats(struct logship_stats *out);
 
 /**
+ * Copies the counters of destination `index` into `*out`: destinations are numbered from 0 in
+ * the order of the configuration's `destinations` (a configuration without it has the one
+ * destination 0, whose counters log_stats also gives). If `using_backup` is not NULL, sets
+ * `*using_backup` to 1 while that destination's uploads go to its `backup_url`, else 0. After
+ * log_shutdown, gives the final values of the logger that was shut down. Thread-safe.
+ *
+ * Returns the number of destinations (>= 1), so that `log_destination_stats(0, &s, NULL)` also
+ * tells how many there are; LOG_E_INVALID_ARG if `out` is NULL or `index` is not below that
+ * number; LOG_E_NOT_INITIALIZED.
+ *
+ * # Safety
+ * `out` is NULL or points to a writable `struct logship_stats`; `using_backup` is NULL or points
+ * to a writable `int`.
+ */
+int log_destination_stats(uint32_t index, struct logship_stats *out, int *using_backup);
+
+/**
  * Subscribes to the tap: `fn(entry, len, user)` is called for every entry from now on, after a
  * replay of the most recent ones (up to 16 KiB). Each subscription has its own thread and its
  * own bounded queue (1 MiB): a slow callback never slows log_write or other subscriptions; if it

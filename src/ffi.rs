@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::{Config, Error, Logger, Stats, Subscription};
+use crate::{Config, DestinationStats, Error, Logger, Stats, Subscription};
 
 /// Success.
 pub const LOG_OK: c_int = 0;
@@ -119,10 +119,11 @@ struct Global {
 enum State {
     Uninitialized,
     Running(Arc<Door>),
-    /// Keeps the first shutdown's result (returned again by later calls) and the final counters.
+    /// Keeps the first shutdown's result (returned again by later calls) and each destination's
+    /// final counters.
     ShutDown {
         result: Result<(), Error>,
-        stats: Stats,
+        destinations: Vec<DestinationStats>,
     },
 }
 
@@ -629,10 +630,9 @@ pub extern "C" fn log_shutdown(timeout_ms: u32) -> c_int {
         for tap in taps {
             let _ = tap.thread.join();
         }
-        let stats = door.logger.stats();
         let running = global.replace_state(State::ShutDown {
             result: result.clone(),
-            stats,
+            destinations: door.logger.destination_stats(),
         });
         // Dropped outside the state lock: the logger's own drop is quick (already shut down),
         // but writers should not wait for it anyway.
@@ -684,13 +684,62 @@ pub unsafe extern "C" fn log_stats(out: *mut LogshipStats) -> c_int {
         }
         let stats = match &*global().read() {
             State::Running(door) => door.logger.stats(),
-            State::ShutDown { stats, .. } => *stats,
+            State::ShutDown { destinations, .. } => destinations[0].stats,
             State::Uninitialized => return Err(NOT_INITIALIZED),
         };
         // SAFETY: non-null, and the caller guarantees it points to a writable, aligned
         // `struct logship_stats` (plain integers: no previous value needs dropping).
         unsafe { out.write(stats.into()) };
         Ok(LOG_OK)
+    })
+}
+
+/// Copies the counters of destination `index` into `*out`: destinations are numbered from 0 in
+/// the order of the configuration's `destinations` (a configuration without it has the one
+/// destination 0, whose counters log_stats also gives). If `using_backup` is not NULL, sets
+/// `*using_backup` to 1 while that destination's uploads go to its `backup_url`, else 0. After
+/// log_shutdown, gives the final values of the logger that was shut down. Thread-safe.
+///
+/// Returns the number of destinations (>= 1), so that `log_destination_stats(0, &s, NULL)` also
+/// tells how many there are; LOG_E_INVALID_ARG if `out` is NULL or `index` is not below that
+/// number; LOG_E_NOT_INITIALIZED.
+///
+/// # Safety
+/// `out` is NULL or points to a writable `struct logship_stats`; `using_backup` is NULL or points
+/// to a writable `int`.
+#[no_mangle]
+pub unsafe extern "C" fn log_destination_stats(
+    index: u32,
+    out: *mut LogshipStats,
+    using_backup: *mut c_int,
+) -> c_int {
+    run(|| {
+        if out.is_null() {
+            return Err(Failure::fixed(
+                LOG_E_INVALID_ARG,
+                "log_destination_stats: out is NULL",
+            ));
+        }
+        let destinations = match &*global().read() {
+            State::Running(door) => door.logger.destination_stats(),
+            State::ShutDown { destinations, .. } => destinations.clone(),
+            State::Uninitialized => return Err(NOT_INITIALIZED),
+        };
+        let count = destinations.len();
+        let Some(destination) = destinations.get(index as usize) else {
+            return Err(Failure::owned(
+                LOG_E_INVALID_ARG,
+                format!("log_destination_stats: no destination {index}; there are {count}"),
+            ));
+        };
+        // SAFETY: non-null, and the caller guarantees it points to a writable, aligned
+        // `struct logship_stats` (plain integers: no previous value needs dropping).
+        unsafe { out.write(destination.stats.into()) };
+        if !using_backup.is_null() {
+            // SAFETY: non-null, and the caller guarantees it points to a writable `int`.
+            unsafe { using_backup.write(c_int::from(destination.using_backup)) };
+        }
+        Ok(count as c_int)
     })
 }
 

@@ -390,6 +390,40 @@ fn tap_callbacks_see_every_entry_exactly_as_uploaded() {
 }
 
 #[test]
+fn each_destination_has_its_own_counters_and_failover_state() {
+    let c = collector();
+    let refusing = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = json!({
+        "skip_client_time": true,
+        "flush_delay_ms": 20,
+        "retry_initial_ms": 10,
+        "retry_max_ms": 50,
+        "destinations": [
+            { "base_url": c.url(), "collection": "c-dest-live" },
+            // Nothing listens on the primary once the listener is dropped.
+            { "base_url": format!("http://{refusing}"), "backup_url": c.url(),
+              "collection": "c-dest-backup", "failover_probe_ms": 600000 },
+        ],
+    });
+    let exe = compile("destinations", Link::Shared);
+    let output = run(
+        program(&exe, &[&config.to_string(), "500"]),
+        Duration::from_secs(120),
+    );
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(report.starts_with("retries "), "{report}");
+    for collection in ["c-dest-live", "c-dest-backup"] {
+        let stored = entries(&c, collection, 500);
+        let texts: Vec<&str> = stored.iter().map(text).collect();
+        let want: Vec<String> = (0..500).map(|i| format!("destinations line {i}")).collect();
+        assert_eq!(texts, want, "{collection}");
+    }
+}
+
+#[test]
 fn bad_inputs_get_error_codes_and_messages_never_a_crash() {
     let c = collector();
     let refusing = std::net::TcpListener::bind("127.0.0.1:0")

@@ -26,6 +26,7 @@ int main(void) {
     int (*shutdown)(uint32_t) = log_shutdown;
     const char *(*last_error)(void) = log_last_error;
     int (*get_stats)(struct logship_stats *) = log_stats;
+    int (*get_destination_stats)(uint32_t, struct logship_stats *, int *) = log_destination_stats;
     int (*subscribe)(logship_tap_fn, void *) = log_subscribe;
     int (*unsubscribe)(int) = log_unsubscribe;
     int codes[] = {LOG_OK, LOG_E_INVALID_ARG, LOG_E_CONFIG, LOG_E_NOT_INITIALIZED,
@@ -38,6 +39,7 @@ int main(void) {
     (void)shutdown;
     (void)last_error;
     (void)get_stats;
+    (void)get_destination_stats;
     (void)subscribe;
     (void)unsubscribe;
     (void)codes;
