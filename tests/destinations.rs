@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::eventually;
 use common::fault::{Fault, FaultServer};
 use logship::{Config, Destination, Format, Logger};
 use logship_collector::{Collector, Options};
@@ -21,18 +22,6 @@ fn texts(c: &Collector, collection: &str) -> Vec<String> {
         .iter()
         .map(|e| e.entry["text"].as_str().unwrap_or_default().to_owned())
         .collect()
-}
-
-/// Waits up to `timeout` for `done`; says whether it came true.
-fn eventually(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    done()
 }
 
 /// A relay to `upstream` that hangs every request while `down` is set (a server that accepts
@@ -96,7 +85,7 @@ fn a_hanging_destination_never_delays_the_live_one_and_catches_up_when_it_return
     assert_eq!(texts(&live, "fanout"), sent);
 
     // The dead one keeps trying, and waits alone.
-    assert!(eventually(Duration::from_secs(2), || {
+    assert!(eventually(Duration::from_secs(10), || {
         log.destination_stats()[1].stats.retries >= 2
     }));
     let stats = log.destination_stats();

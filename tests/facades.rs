@@ -81,8 +81,11 @@ fn log_records_become_entries_with_target_module_line_and_level() {
             (json!("TRACE"), json!(2)),
         ]
     );
+    // Other tests' threads may log through the global logger at any moment, so `written` can
+    // run ahead of `uploaded` here; what was flushed was all delivered, nothing lost.
     let stats = log.stats();
-    assert_eq!(stats.written, stats.uploaded);
+    assert!(stats.uploaded >= 5, "{stats:?}");
+    assert_eq!((stats.dropped, stats.rejected), (0, 0), "{stats:?}");
     let shipper_thread_records = c
         .entries("facade.log")
         .iter()

@@ -6,6 +6,7 @@ use std::io::Write as _;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use common::eventually;
 use common::fault::{Fault, FaultServer};
 use logship::{Builder, Error, Logger};
 use logship_collector::{Collector, Options};
@@ -114,8 +115,11 @@ fn everything_arrives_after_the_collector_was_down_for_a_while() {
     for i in 0..1000 {
         log.write(format!("during outage {i}").as_bytes()).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(600));
-    assert!(log.stats().retries >= 2, "{:?}", log.stats());
+    assert!(
+        eventually(Duration::from_secs(10), || log.stats().retries >= 2),
+        "{:?}",
+        log.stats()
+    );
     let problem = log.last_error().expect("the failed attempts are reported");
     assert!(problem.contains("retry"), "{problem}");
     assert!(
@@ -263,8 +267,10 @@ fn a_hanging_server_never_blocks_the_caller() {
         Err(Error::Timeout { undelivered }) => assert!(undelivered > 0),
         other => panic!("expected a timeout, got {other:?}"),
     }
-    std::thread::sleep(Duration::from_millis(700));
-    assert!(log.stats().retries >= 1, "timed-out attempts are retried");
+    assert!(
+        eventually(Duration::from_secs(10), || log.stats().retries >= 1),
+        "timed-out attempts are retried"
+    );
     let stats = log.stats();
     assert!(
         stats.queued_bytes <= 1 << 20,

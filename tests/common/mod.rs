@@ -3,7 +3,22 @@
 
 pub mod fault;
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
+
+/// Waits up to `timeout` for `done`; says whether it came true. (Bounds stay loose: a loaded
+/// machine must not turn a slow pass into a failure.)
+pub fn eventually(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    done()
+}
 
 /// One shared encoding vector (tests/vectors.json): the bytes of one write, the options it needs,
 /// and the exact entry it must produce ("" when it produces none).
