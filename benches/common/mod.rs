@@ -6,24 +6,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
-/// The loghub samples (shared/data/loghub), one entry per non-empty line.
-pub fn loghub_lines() -> Vec<Vec<u8>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/loghub");
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("shared/data/loghub beside the repo") {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "log") {
-            let text = std::fs::read(&path).unwrap();
-            lines.extend(
-                text.split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .map(<[u8]>::to_vec),
-            );
-        }
-    }
-    assert!(lines.len() > 10_000, "loghub lines");
-    lines
-}
+#[path = "../../tests/common/loghub.rs"]
+mod loghub;
+pub use loghub::loghub_lines;
 
 /// Real lines cut or padded (by repeating themselves) to exactly `len` bytes.
 pub fn fixed_length(lines: &[Vec<u8>], len: usize) -> Vec<Vec<u8>> {

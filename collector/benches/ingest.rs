@@ -9,12 +9,15 @@
 //! directory (MEMORY=1: in memory). Prints entries/s until every upload was acknowledged (stored and
 //! committed), then how long the search index took to catch up.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logship_collector::{Collector, Options};
+
+#[path = "../../tests/common/loghub.rs"]
+mod loghub;
+use loghub::loghub_lines;
 
 const PRIVATE_ID: &str = "5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e";
 const BATCH_BYTES: usize = 256 * 1024;
@@ -26,29 +29,13 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn loghub_lines() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/loghub");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    files.sort();
-    let mut lines = Vec::new();
-    for f in files {
-        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
-        lines.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_owned));
-    }
-    lines
-}
-
 /// `(zstd body, uncompressed length, entries)` batches holding `total` entries.
-fn batches(lines: &[String], total: usize) -> Vec<(Vec<u8>, usize, usize)> {
+fn batches(lines: &[Vec<u8>], total: usize) -> Vec<(Vec<u8>, usize, usize)> {
     let mut out = Vec::new();
     let mut body = String::from("[");
     let mut count = 0;
     for i in 0..total {
-        let entry = serde_json::json!({ "text": format!("{}\n", lines[i % lines.len()]) });
+        let entry = serde_json::json!({ "text": format!("{}\n", String::from_utf8_lossy(&lines[i % lines.len()])) });
         if count > 0 {
             body.push(',');
         }

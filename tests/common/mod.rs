@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod fault;
+pub mod loghub;
 
 use std::time::{Duration, Instant};
 
