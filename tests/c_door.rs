@@ -264,9 +264,9 @@ fn header_is_clean_c99_and_cpp_and_links() {
 
 #[test]
 fn shared_vectors_through_log_write_reach_the_collector_byte_for_byte() {
-    let vectors: Vec<_> = common::vectors()
+    let vectors: Vec<_> = common::shared_vectors::vectors()
         .into_iter()
-        .filter(common::Vector::door_compatible)
+        .filter(common::shared_vectors::Vector::door_compatible)
         .collect();
     assert!(
         vectors.len() >= 60,
@@ -274,7 +274,7 @@ fn shared_vectors_through_log_write_reach_the_collector_byte_for_byte() {
     );
     let c = collector();
     let exe = compile("vectors", Link::Static);
-    let mut groups: BTreeMap<bool, Vec<&common::Vector>> = BTreeMap::new();
+    let mut groups: BTreeMap<bool, Vec<&common::shared_vectors::Vector>> = BTreeMap::new();
     for v in &vectors {
         groups.entry(v.low_memory()).or_default().push(v);
     }
@@ -299,7 +299,7 @@ fn shared_vectors_through_log_write_reach_the_collector_byte_for_byte() {
             program(&exe, &[&cfg.to_string(), records.to_str().unwrap()]),
             Duration::from_secs(120),
         );
-        let expected: Vec<&common::Vector> = group
+        let expected: Vec<&common::shared_vectors::Vector> = group
             .into_iter()
             .filter(|v| !v.expected.is_empty())
             .collect();

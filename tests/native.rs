@@ -346,7 +346,7 @@ fn the_shared_vectors_arrive_byte_for_byte() {
     let c = collector();
     for low_memory in [false, true] {
         let collection = if low_memory { "vectors-low" } else { "vectors" };
-        let vectors: Vec<_> = common::vectors()
+        let vectors: Vec<_> = common::shared_vectors::vectors()
             .into_iter()
             .filter(|v| v.door_compatible() && v.low_memory() == low_memory)
             .collect();
@@ -359,7 +359,7 @@ fn the_shared_vectors_arrive_byte_for_byte() {
             log.write(&v.input).unwrap();
         }
         log.shutdown(Duration::from_secs(20)).unwrap();
-        let expected: Vec<&common::Vector> =
+        let expected: Vec<&common::shared_vectors::Vector> =
             vectors.iter().filter(|v| !v.expected.is_empty()).collect();
         let stored = c.entries(collection);
         assert_eq!(stored.len(), expected.len());

@@ -91,7 +91,10 @@ fn every_shared_vector_and_odd_json_pass_the_official_schema_and_reach_the_colle
         .metrics(|| "rss=12".to_owned())
         .build()
         .unwrap();
-    let mut writes: Vec<Vec<u8>> = common::vectors().into_iter().map(|v| v.input).collect();
+    let mut writes: Vec<Vec<u8>> = common::shared_vectors::vectors()
+        .into_iter()
+        .map(|v| v.input)
+        .collect();
     writes.extend(
         [
             r#"{"nested":{"a":[1,2.5,-3,true,null,"s",{"deep":[[[]]]}],"b":{}},"big":18446744073709551615}"#,

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 #[test]
 fn every_vector_encodes_exactly() {
-    let vectors = common::vectors();
+    let vectors = common::shared_vectors::vectors();
     assert!(vectors.len() >= 60, "at least 60 vectors");
     let mut failures = Vec::new();
     for v in &vectors {

@@ -23,7 +23,6 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const COLLECTOR_URL: Option<&str> = option_env!("LOGSHIP_COLLECTOR_URL");
 const FAULT_URL: Option<&str> = option_env!("LOGSHIP_FAULT_URL");
-const VECTORS: &str = include_str!("vectors.json");
 
 fn collector() -> &'static str {
     COLLECTOR_URL.expect(
@@ -212,56 +211,15 @@ fn text_entry(text: &str) -> String {
 
 // --- the shared encoding vectors ----------------------------------------------------------------
 
-struct Vector {
-    name: String,
-    input: Vec<u8>,
-    expected: Vec<u8>,
-    low_memory: bool,
-}
+#[path = "common/shared_vectors.rs"]
+mod shared_vectors;
+use shared_vectors::Vector;
 
-fn expand(parts: &Value) -> Vec<u8> {
-    match parts {
-        Value::String(s) => s.as_bytes().to_vec(),
-        Value::Array(parts) => parts
-            .iter()
-            .flat_map(|part| {
-                if let Some(s) = part.get("s").and_then(Value::as_str) {
-                    s.as_bytes().to_vec()
-                } else if let Some(h) = part.get("hex").and_then(Value::as_str) {
-                    hex::decode(h).unwrap()
-                } else {
-                    let text = part["repeat"].as_str().unwrap();
-                    text.repeat(part["count"].as_u64().unwrap() as usize)
-                        .into_bytes()
-                }
-            })
-            .collect(),
-        other => panic!("bad PARTS: {other}"),
-    }
-}
-
-/// The vectors a door reproduces through its options alone: `skip_client_time` (the default of
-/// the vectors) and `low_memory`.
+/// The vectors a door reproduces through its options alone (`skip_client_time`, `low_memory`).
 fn door_vectors() -> Vec<Vector> {
-    let file: Value = serde_json::from_str(VECTORS).unwrap();
-    file["vectors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| {
-            let options = v["options"].as_object().cloned().unwrap_or_default();
-            let compatible = options.iter().all(|(k, value)| match k.as_str() {
-                "skip_client_time" => value == &Value::Bool(true),
-                "low_memory" => value.is_boolean(),
-                _ => false,
-            });
-            compatible.then(|| Vector {
-                name: v["name"].as_str().unwrap().to_owned(),
-                input: expand(&v["input"]),
-                expected: expand(&v["expected"]),
-                low_memory: options.get("low_memory") == Some(&Value::Bool(true)),
-            })
-        })
+    shared_vectors::vectors()
+        .into_iter()
+        .filter(Vector::door_compatible)
         .collect()
 }
 
@@ -277,7 +235,7 @@ async fn shared_vectors_arrive_byte_for_byte() {
         }));
         let mine: Vec<&Vector> = vectors
             .iter()
-            .filter(|v| v.low_memory == low_memory)
+            .filter(|v| v.low_memory() == low_memory)
             .collect();
         for v in &mine {
             // Bytes, not strings: several inputs are not UTF-8.
