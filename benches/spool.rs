@@ -148,7 +148,7 @@ mod spool_bench {
         println!(
             "outage of {secs} s at {PER_SECOND} lines/s ({written} lines, collector down): \
              peak RSS {} KiB (+{} KiB; buffer_bytes {} KiB), peak spool on disk {:.1} MiB \
-             (spool_max_bytes {} MiB), {} dropped (oldest segments), {} queued in memory",
+             (spool_max_bytes {} MiB), {} dropped (oldest segments), {} bytes queued in memory",
             peak_rss,
             peak_rss - rss_before,
             BUFFER >> 10,
