@@ -630,14 +630,11 @@ impl Db {
         sql: &str,
         mut conds: Vec<String>,
         mut args: Vec<Value>,
-        (lo, hi): (i64, i64),
+        range: (i64, i64),
         order: &str,
         limit: usize,
     ) -> rusqlite::Result<Vec<Row>> {
-        args.push(Value::Integer(lo));
-        conds.push(format!("e.id > ?{}", args.len()));
-        args.push(Value::Integer(hi));
-        conds.push(format!("e.id <= ?{}", args.len()));
+        push_id_range(&mut conds, &mut args, range);
         args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
         let sql = format!(
             "{sql} WHERE {} ORDER BY e.id {order} LIMIT ?{}",
@@ -655,14 +652,11 @@ impl Db {
         query: &Query,
         mut conds: Vec<String>,
         mut args: Vec<Value>,
-        (lo, hi): (i64, i64),
+        range: (i64, i64),
         order: &str,
         limit: usize,
     ) -> rusqlite::Result<Vec<Row>> {
-        args.push(Value::Integer(lo));
-        conds.push(format!("e.id > ?{}", args.len()));
-        args.push(Value::Integer(hi));
-        conds.push(format!("e.id <= ?{}", args.len()));
+        push_id_range(&mut conds, &mut args, range);
         let sql = format!(
             "SELECT {ROW_COLUMNS}, {SEARCH_TEXT} FROM entries e JOIN streams s ON s.id = e.stream WHERE {} ORDER BY e.id {order}",
             conds.join(" AND ")
@@ -748,6 +742,14 @@ impl Db {
         })?;
         rows.collect()
     }
+}
+
+/// Adds `lo < e.id <= hi` to a query's conditions and arguments.
+fn push_id_range(conds: &mut Vec<String>, args: &mut Vec<Value>, (lo, hi): (i64, i64)) {
+    args.push(Value::Integer(lo));
+    conds.push(format!("e.id > ?{}", args.len()));
+    args.push(Value::Integer(hi));
+    conds.push(format!("e.id <= ?{}", args.len()));
 }
 
 #[cfg(test)]
