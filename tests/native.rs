@@ -183,6 +183,33 @@ fn a_400_rejects_the_batch_once_and_later_lines_still_arrive() {
 }
 
 #[test]
+fn batches_share_one_connection_when_answers_have_a_body() {
+    // Servers answer with a body (a status page, an error's reason); a client that leaves it
+    // unread loses the connection and pays a new one (a TLS handshake, remotely) for every batch.
+    let page: &'static str = "<p>accepted</p>".repeat(2000).leak();
+    let fault = FaultServer::start(None, move |n| {
+        if n % 2 == 0 {
+            Fault::Status(500, vec![], page)
+        } else {
+            Fault::Status(200, vec![], page)
+        }
+    });
+    let log = logger(&fault.url(), "reuse").build().unwrap();
+    for i in 0..5 {
+        log.write(format!("line {i}").as_bytes()).unwrap();
+        log.flush(Duration::from_secs(10)).unwrap();
+    }
+    let stats = log.stats();
+    assert_eq!((stats.uploaded, stats.retries), (5, 5));
+    assert_eq!(fault.hits().len(), 10);
+    assert_eq!(
+        fault.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "every attempt on the one kept-alive connection"
+    );
+}
+
+#[test]
 fn a_413_splits_the_batch_in_halves() {
     let c = collector();
     let fault = FaultServer::start(Some(c.addr()), |n| {

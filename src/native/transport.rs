@@ -8,6 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::core::traits::{Clock, Codec, Request, Response, Timer, Transport, TransportError};
 
 const ERROR_BODY_PREFIX: usize = 1024;
+/// Response bodies up to this size are read to their end so that the connection is reused; a
+/// larger one is dropped (and its connection closed) rather than downloaded.
+const DRAINED_RESPONSE_BYTES: usize = 64 * 1024;
 /// zstd's fastest levels keep the shipper ahead of a million lines/s; higher ones cost more CPU
 /// than they save on the wire for log text (measured with benches/write.rs).
 const ZSTD_LEVEL: i32 = 1;
@@ -74,16 +77,23 @@ impl Transport for HttpTransport {
                 .get("Retry-After")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            // Read every answer to its end, keeping the start of an error's: hyper closes a
+            // connection whose response body was left unread, and a new connection (with a TLS
+            // handshake, for a remote collector) would then cost every batch.
             let mut body_prefix = Vec::new();
-            if status >= 400 {
-                while body_prefix.len() < ERROR_BODY_PREFIX {
-                    match response.chunk().await {
-                        Ok(Some(chunk)) => body_prefix.extend_from_slice(&chunk),
-                        _ => break,
+            let mut body_len = 0;
+            while body_len < DRAINED_RESPONSE_BYTES {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        body_len += chunk.len();
+                        if status >= 400 && body_prefix.len() < ERROR_BODY_PREFIX {
+                            body_prefix.extend_from_slice(&chunk);
+                        }
                     }
+                    _ => break,
                 }
-                body_prefix.truncate(ERROR_BODY_PREFIX);
             }
+            body_prefix.truncate(ERROR_BODY_PREFIX);
             Ok(Response {
                 status,
                 retry_after,

@@ -85,6 +85,8 @@ type Script = dyn Fn(usize) -> Fault + Send + Sync;
 pub struct FaultServer {
     pub addr: SocketAddr,
     pub hits: Arc<Mutex<Vec<Hit>>>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -101,11 +103,13 @@ impl FaultServer {
         let stop = Arc::new(AtomicBool::new(false));
         let script: Arc<Script> = Arc::new(script);
         let count = Arc::new(AtomicUsize::new(0));
-        let (hits2, stop2) = (hits.clone(), stop.clone());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (hits2, stop2, connections2) = (hits.clone(), stop.clone(), connections.clone());
         thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
+                        connections2.fetch_add(1, Ordering::SeqCst);
                         let (hits, stop, script, count) =
                             (hits2.clone(), stop2.clone(), script.clone(), count.clone());
                         thread::spawn(move || {
@@ -116,7 +120,12 @@ impl FaultServer {
                 }
             }
         });
-        FaultServer { addr, hits, stop }
+        FaultServer {
+            addr,
+            hits,
+            connections,
+            stop,
+        }
     }
 
     pub fn url(&self) -> String {
