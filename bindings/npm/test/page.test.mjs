@@ -4,9 +4,9 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { BUDGET_GZIP, CEILING_GZIP, measure } from "../scripts/build.mjs";
@@ -186,24 +186,40 @@ window.done = { publicId: log.publicId, stats: log.stats() };
   }
 });
 
+/** Real lines from shared/data/loghub (beside the repository), cut or padded to 100 bytes. */
+function loghubLines100() {
+  let dir = pkg;
+  while (!existsSync(join(dir, "shared", "data", "loghub"))) {
+    assert.notEqual(dirname(dir), dir, "shared/data/loghub beside the repository");
+    dir = dirname(dir);
+  }
+  const loghub = join(dir, "shared", "data", "loghub");
+  return readdirSync(loghub)
+    .filter((name) => name.endsWith(".log"))
+    .sort()
+    .flatMap((name) => readFileSync(join(loghub, name), "utf8").split("\n"))
+    .filter((line) => line.length > 0)
+    .map((line) => line.repeat(Math.ceil(100 / line.length)).slice(0, 100));
+}
+
+// A measurement, not a timed assertion: it prints µs per call (the goal is ≤ 1 µs) and checks
+// only that every write was taken.
 test("write() of a 100-byte line: microseconds per call", async () => {
   const collection = unique("page-bench");
   const { page } = await openLogger(collection, { flushDelayMs: 600000, bufferBytes: 64 * 1024 * 1024 });
-  const result = await page.evaluate(() => {
-    const line = "x".repeat(100);
-    const bytes = new TextEncoder().encode(line);
+  const result = await page.evaluate((lines) => {
+    const bytes = lines.map((line) => new TextEncoder().encode(line));
     const time = (n, data) => {
       const t0 = performance.now();
-      for (let i = 0; i < n; i++) window.log.write(data);
+      for (let i = 0; i < n; i++) window.log.write(data[i % data.length]);
       return ((performance.now() - t0) * 1000) / n;
     };
-    time(20000, line); // warm-up
-    return { string: time(200000, line), bytes: time(200000, bytes), dropped: window.log.stats().dropped };
-  });
+    time(20000, lines); // warm-up
+    return { string: time(200000, lines), bytes: time(200000, bytes), stats: window.log.stats() };
+  }, loghubLines100());
   console.log(`  write(100-byte string): ${result.string.toFixed(3)} µs; write(100-byte Uint8Array): ${result.bytes.toFixed(3)} µs`);
-  assert.equal(result.dropped, 0);
-  // Generous: this machine is shared. The goal (≤ 1 µs) is reported, not asserted.
-  assert.ok(result.string < 20 && result.bytes < 20, JSON.stringify(result));
+  assert.equal(result.stats.dropped, 0);
+  assert.equal(result.stats.written, 420000);
   await page.evaluate(() => window.log.shutdown(0));
   await page.close();
 });
