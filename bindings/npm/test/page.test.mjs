@@ -16,6 +16,7 @@ import {
   env,
   launchChromium,
   pkg,
+  repo,
   run,
   startCollector,
   startStatic,
@@ -186,9 +187,10 @@ window.done = { publicId: log.publicId, stats: log.stats() };
   }
 });
 
-/** Real lines from shared/data/loghub (beside the repository), cut or padded to 100 bytes. */
+/** Real lines from shared/data/loghub (beside the repository), cut or padded to 100 characters
+ * (the samples are ASCII: 100 bytes). */
 function loghubLines100() {
-  let dir = pkg;
+  let dir = repo;
   while (!existsSync(join(dir, "shared", "data", "loghub"))) {
     assert.notEqual(dirname(dir), dir, "shared/data/loghub beside the repository");
     dir = dirname(dir);
