@@ -1,4 +1,4 @@
-//! The durable spool's numbers (issue 6, item 7), on real lines from shared/data/loghub:
+//! The durable spool's numbers (issue 6, item 7), on real lines from tests/data/loghub:
 //!
 //!     cargo bench --bench spool                   # includes a 600 s outage at 10,000 lines/s
 //!     OUTAGE_SECS=60 cargo bench --bench spool

@@ -1,4 +1,4 @@
-//! The numbers behind logship's write path and pipeline, on real lines from shared/data/loghub.
+//! The numbers behind logship's write path and pipeline, on real lines from tests/data/loghub.
 //!
 //!     cargo bench --bench write              # all of it (includes a 60 s outage)
 //!     OUTAGE_SECS=10 cargo bench --bench write

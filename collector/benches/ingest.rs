@@ -1,4 +1,4 @@
-//! Collector ingest throughput on loopback, with real lines from shared/data/loghub.
+//! Collector ingest throughput on loopback, with real lines from tests/data/loghub.
 //!
 //!     cargo bench -p logship-collector --bench ingest
 //!     ENTRIES=2000000 CLIENTS=4 MEMORY=1 cargo bench -p logship-collector --bench ingest

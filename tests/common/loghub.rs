@@ -1,23 +1,23 @@
-//! The real log lines of shared/data/loghub (beside the repository), which tests and benchmarks
-//! write instead of repeated synthetic lines. One loader, included by path from the test helpers,
+//! The real log lines of tests/data/loghub (see its README for their source), which tests and
+//! benchmarks write instead of repeated synthetic lines. One loader, included by path from the test helpers,
 //! the root crate's benchmarks and the collector's benchmark.
 
 use std::path::{Path, PathBuf};
 
-/// shared/data/loghub in the nearest ancestor of this crate that has it (the collector crate sits
+/// tests/data/loghub in the repository, found from the crate being built (the collector crate sits
 /// one level deeper than the root crate).
 fn loghub_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
-        .map(|dir| dir.join("shared/data/loghub"))
+        .map(|dir| dir.join("tests/data/loghub"))
         .find(|dir| dir.is_dir())
-        .expect("shared/data/loghub beside the repository")
+        .expect("tests/data/loghub in the repository")
 }
 
 /// Every non-empty line of every `.log` file, files in name order, bytes as they are on disk.
 pub fn loghub_lines() -> Vec<Vec<u8>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(loghub_dir())
-        .expect("shared/data/loghub is readable")
+        .expect("tests/data/loghub is readable")
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
         .collect();

@@ -187,15 +187,10 @@ window.done = { publicId: log.publicId, stats: log.stats() };
   }
 });
 
-/** Real lines from shared/data/loghub (beside the repository), cut or padded to 100 characters
+/** Real lines from tests/data/loghub (in the repository), cut or padded to 100 characters
  * (the samples are ASCII: 100 bytes). */
 function loghubLines100() {
-  let dir = repo;
-  while (!existsSync(join(dir, "shared", "data", "loghub"))) {
-    assert.notEqual(dirname(dir), dir, "shared/data/loghub beside the repository");
-    dir = dirname(dir);
-  }
-  const loghub = join(dir, "shared", "data", "loghub");
+  const loghub = join(repo, "tests", "data", "loghub");
   return readdirSync(loghub)
     .filter((name) => name.endsWith(".log"))
     .sort()
