@@ -1,6 +1,6 @@
 //! logship: one logging SDK for Rust, C and the browser. A program hands it lines; logship encodes
-//! them (PROTOCOL.md), holds them in bounded memory, batches, compresses and uploads them with
-//! retries, never makes the caller wait for the network, and counts every line it loses.
+//! them ([docs/PROTOCOL.md]), holds them in bounded memory, batches, compresses and uploads them
+//! with retries, never makes the caller wait for the network, and counts every line it loses.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -13,21 +13,34 @@
 //! # Ok::<(), logship::Error>(())
 //! ```
 //!
-//! Layout: [`core`] makes every decision and runs on every target; `native` (everything but
-//! wasm32) moves bytes with reqwest on one background thread; `web` (wasm32) is the browser door.
+//! One API on every target, like reqwest's: on wasm32 the same crate is the browser door
+//! ([`Logger`] is then a `wasm_bindgen` class, built into the npm package by bindings/npm). The
+//! C door is its own crate, `logship-ffi` (bindings/c), built on this public API. The rules a
+//! server applies too (ids, collection names, batch ids, the body, the dropped-entries notice)
+//! are in [`protocol`]. How it is built: [docs/DESIGN.md].
+//!
+//! [docs/PROTOCOL.md]: https://github.com/logship/logship/blob/main/docs/PROTOCOL.md
+//! [docs/DESIGN.md]: https://github.com/logship/logship/blob/main/docs/DESIGN.md
+#![deny(missing_docs)]
 
-pub mod core;
+// Every decision, pure and target-agnostic (private: the public API is the re-exports below).
+// TODO(merge): now that `core` is private, the lints see which of its `pub` items lack docs and
+// which nothing (or only one runtime: the spool is native-only) uses. Both lists are in the
+// packaging report; document, gate or remove those items, then drop these allows.
+#[allow(missing_docs, dead_code)]
+mod core;
 mod error;
 /// `log` and `tracing` front ends for the Rust door (features `log`, `tracing`).
 #[cfg(all(not(target_arch = "wasm32"), any(feature = "log", feature = "tracing")))]
+#[allow(missing_docs)] // TODO(merge): see `core`.
 mod facade;
-/// The C door (`include/logship.h`): the only module with `unsafe`.
 #[cfg(not(target_arch = "wasm32"))]
-pub mod ffi;
-#[cfg(not(target_arch = "wasm32"))]
+#[allow(missing_docs)] // TODO(merge): see `core`.
 mod native;
+pub mod protocol;
 #[cfg(target_arch = "wasm32")]
-pub mod web;
+#[allow(missing_docs)] // TODO(merge): see `core`.
+mod web;
 
 pub use crate::core::config::{Compression, Config, ConfigError, Destination, Format, OnFull};
 pub use crate::core::ids::PrivateId;
@@ -37,3 +50,25 @@ pub use error::Error;
 pub use facade::tracing::TracingLayer;
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{Builder, Logger, Subscription};
+#[cfg(target_arch = "wasm32")]
+pub use web::{LogTap, Logger};
+
+/// The encoder, for the fuzz target (fuzz/fuzz_targets/encode.rs): cargo-fuzz builds with
+/// `--cfg fuzzing`; no other build has this module.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::core::encode::{
+        EncodeOptions, Encoder, EntryMeta, TEXT_LIMIT, TEXT_LIMIT_LOW_MEMORY,
+    };
+}
+
+/// The shared encoding vectors (tests/vectors.json) through the encoder, with the clock and ids
+/// each vector gives: only the crate itself can set those.
+#[cfg(test)]
+mod vectors;
+
+/// The README's Rust snippets, compiled (and run where they do not need a server) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

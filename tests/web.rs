@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use js_sys::{Function, Promise, Reflect, Uint8Array, JSON};
-use logship::web::{LogTap, Logger};
+use logship::{LogTap, Logger};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;

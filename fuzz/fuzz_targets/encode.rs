@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use logship::core::encode::{EncodeOptions, Encoder, EntryMeta, TEXT_LIMIT, TEXT_LIMIT_LOW_MEMORY};
+use logship::fuzzing::{EncodeOptions, Encoder, EntryMeta, TEXT_LIMIT, TEXT_LIMIT_LOW_MEMORY};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, write)) = data.split_first() else {

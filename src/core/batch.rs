@@ -55,7 +55,28 @@ pub struct BatchIds {
     next: u64,
 }
 
+/// The header that carries a batch's id, the same on every attempt to upload it (PROTOCOL.md §2).
+pub const BATCH_HEADER: &str = "Logship-Batch";
+
+/// What every dropped-entries notice starts with (PROTOCOL.md §4).
+pub const DROPPED_NOTICE_PREFIX: &str = "logship: dropped ";
+
+/// The text of the entry that tells the server `count` entries were dropped (PROTOCOL.md §4).
+pub fn dropped_notice(count: u64) -> String {
+    format!("{DROPPED_NOTICE_PREFIX}{count} entries")
+}
+
+/// A logtail upload body (PROTOCOL.md §2): the entries, each ending in `\n`, as one JSON array.
+pub fn logtail_body<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut batch = Batch::new(String::new());
+    for entry in entries {
+        batch.push(entry, true);
+    }
+    batch.body()
+}
+
 impl BatchIds {
+    /// The ids of one logger instance (`instance` is random per logger).
     pub fn new(instance: u64) -> Self {
         BatchIds {
             instance: format!("{instance:016x}"),
@@ -63,6 +84,7 @@ impl BatchIds {
         }
     }
 
+    /// The next batch's id: the instance, `-`, and the batch's sequence number from 1.
     pub fn next_id(&mut self) -> String {
         self.next += 1;
         format!("{}-{}", self.instance, self.next - 1)

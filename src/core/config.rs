@@ -204,6 +204,17 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// What a collection name (and an OTLP `service.name`) may be (PROTOCOL.md §2).
+pub const COLLECTION_RULE: &str = "1 to 128 characters of A-Z a-z 0-9 . _ -";
+
+/// Whether `name` follows [`COLLECTION_RULE`].
+pub fn is_valid_collection(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
 /// Headers logship sets itself, which configuration may not override.
 const RESERVED_HEADERS: &[&str] = &[
     "content-type",
@@ -354,17 +365,8 @@ impl Config {
         if self.failover_probe_ms == 0 {
             return Err(invalid("failover_probe_ms", "must be at least 1"));
         }
-        let collection_ok = !self.collection.is_empty()
-            && self.collection.len() <= 128
-            && self
-                .collection
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-        if !collection_ok {
-            return Err(invalid(
-                "collection",
-                "must be 1 to 128 characters of A-Z a-z 0-9 . _ -",
-            ));
+        if !is_valid_collection(&self.collection) {
+            return Err(invalid("collection", format!("must be {COLLECTION_RULE}")));
         }
         let max_batch = self.max_batch_bytes();
         if !(1024..=16 * 1024 * 1024).contains(&max_batch) {

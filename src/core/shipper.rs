@@ -459,10 +459,8 @@ impl Intake {
         let dropped = self.shared.queue.take_dropped_unreported();
         if dropped > 0 {
             self.entry.clear();
-            self.encoder.encode_notice(
-                &format!("logship: dropped {dropped} entries"),
-                &mut self.entry,
-            );
+            self.encoder
+                .encode_notice(&super::batch::dropped_notice(dropped), &mut self.entry);
             self.push_entry(&mut batch, false, None);
         }
         while batch.len() < max && self.shared.queue.has_records() {

@@ -80,7 +80,7 @@ pub fn encode_batch(batch: &Batch, out: &mut Vec<u8>) {
 /// How many dropped writes the batch's notices (`logship: dropped N entries`) announce: when the
 /// batch is lost too, those drops must be announced again.
 pub fn noticed_drops(batch: &Batch) -> u64 {
-    const PREFIX: &[u8] = b"logship: dropped ";
+    const PREFIX: &[u8] = super::batch::DROPPED_NOTICE_PREFIX.as_bytes();
     batch
         .elements()
         .filter(|(_, is_record)| !is_record)

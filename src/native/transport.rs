@@ -54,7 +54,7 @@ impl Transport for HttpTransport {
                 .client
                 .post(request.url)
                 .header("Content-Type", "application/json")
-                .header("Logship-Batch", request.batch_id)
+                .header(crate::core::batch::BATCH_HEADER, request.batch_id)
                 .body(request.body.to_vec());
             if let (Some(encoding), Some(len)) =
                 (request.content_encoding, request.orig_content_length)

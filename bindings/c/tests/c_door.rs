@@ -1,50 +1,85 @@
 //! The C door end to end: the C programs in tests/c/ are compiled with the system C compiler
-//! against include/logship.h and the liblogship that cargo built for this test, and run against
-//! a real collector on loopback.
+//! against include/logship.h and a freshly built liblogship, and run against a real collector on
+//! loopback.
 //!
-//! Why the library is always there and fresh: the root crate's `crate-type` includes `staticlib`
-//! and `cdylib`, and cargo builds every crate type of the library, in the same invocation, before
-//! any integration test that depends on it, into `deps/` next to this test binary (`cargo test`
-//! does not copy them up to `<target>/<profile>/`, where a `cargo build` may have left older
-//! ones). `library_dir` checks anyway.
+//! Where the library comes from: this crate has no rlib (see Cargo.toml), so cargo does not build
+//! its cdylib and staticlib for its own tests. [`library_dir`] builds them, once per run, with the
+//! cargo, target directory and profile that built this test, into `<target>/<profile>/`.
 //!
 //! Needs `cc`, `c++`, `make`, `pkg-config` and `valgrind` on PATH; a missing tool fails the test
 //! that needs it with a message saying so (nothing is skipped).
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+#[path = "../../../tests/common/shared_vectors.rs"]
+mod shared_vectors;
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use logship_collector::{Collector, Options, StoredEntry};
 use serde_json::json;
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-/// What build.rs generated from src/ffi.rs for this build.
+/// bindings/c: this crate.
+const CRATE: &str = env!("CARGO_MANIFEST_DIR");
+/// The repository root, where include/logship.h lives.
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+/// What build.rs generated from src/exports.rs for this build.
 const GENERATED_HEADER: &str = include_str!(concat!(env!("OUT_DIR"), "/logship.h"));
 const WARNINGS: &[&str] = &["-Wall", "-Wextra", "-Werror", "-pedantic"];
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn library_dir() -> PathBuf {
+/// The directory holding a fresh liblogship.a and liblogship.so (see the module doc).
+fn library_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(build_library)
+}
+
+fn build_library() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
+    // <target>[/<triple>]/<profile>/deps/c_door-<hash>
+    let profile_dir = exe
         .parent()
+        .and_then(Path::parent)
         .expect("the test binary lives in <target>/<profile>/deps")
         .to_path_buf();
+    // CARGO_TARGET_TMPDIR is <target>/tmp.
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("<target>/tmp");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => panic!("no profile directory in {}", exe.display()),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "-p", "logship-ffi", "--lib", "--profile", profile])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(CRATE);
+    let profile_parent = profile_dir.parent().expect("<target>[/<triple>]");
+    if profile_parent != target_dir {
+        // Cross-compiled: <target>/<triple>/<profile>.
+        build
+            .arg("--target")
+            .arg(profile_parent.file_name().unwrap());
+    }
+    check(build, "cargo build -p logship-ffi --lib");
     for lib in ["liblogship.a", "liblogship.so"] {
         assert!(
-            dir.join(lib).is_file(),
-            "{} is missing: cargo should have built it (crate-type staticlib + cdylib) before this test",
-            dir.join(lib).display()
+            profile_dir.join(lib).is_file(),
+            "{} is missing after cargo build -p logship-ffi",
+            profile_dir.join(lib).display()
         );
     }
-    dir
+    profile_dir
 }
 
 fn work_dir() -> PathBuf {
@@ -97,7 +132,7 @@ fn compile(name: &str, link: Link) -> PathBuf {
     cc.args(["-std=c99", "-g", "-D_POSIX_C_SOURCE=200809L"])
         .args(WARNINGS)
         .arg(format!("-I{REPO}/include"))
-        .arg(format!("{REPO}/tests/c/{name}.c"))
+        .arg(format!("{CRATE}/tests/c/{name}.c"))
         .arg("-o")
         .arg(&out);
     match link {
@@ -212,7 +247,7 @@ fn program(path: &Path, args: &[&str]) -> Command {
 // The header
 
 #[test]
-fn committed_header_matches_src_ffi_rs() {
+fn committed_header_matches_src_exports_rs() {
     let path = format!("{REPO}/include/logship.h");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     if committed != GENERATED_HEADER {
@@ -227,8 +262,9 @@ fn committed_header_matches_src_ffi_rs() {
                     .min(GENERATED_HEADER.lines().count())
             });
         panic!(
-            "{path} is stale: it differs from what cbindgen generates from src/ffi.rs (first at line {}).\n\
-             Regenerate it with `LOGSHIP_UPDATE_HEADER=1 cargo build` and commit it.",
+            "{path} is stale: it differs from what cbindgen generates from bindings/c/src/exports.rs \
+             (first at line {}).\n\
+             Regenerate it with `LOGSHIP_UPDATE_HEADER=1 cargo build -p logship-ffi` and commit it.",
             first_difference + 1
         );
     }
@@ -237,7 +273,7 @@ fn committed_header_matches_src_ffi_rs() {
 #[test]
 fn header_is_clean_c99_and_cpp_and_links() {
     let lib = library_dir();
-    let source = format!("{REPO}/tests/c/header_check.c");
+    let source = format!("{CRATE}/tests/c/header_check.c");
     let include = format!("-I{REPO}/include");
     for (compiler, package, standard) in [("cc", "gcc", "-std=c99"), ("c++", "g++", "-std=c++11")] {
         let out = work_dir().join(format!("header_check_{}", compiler.replace('+', "x")));
@@ -264,9 +300,9 @@ fn header_is_clean_c99_and_cpp_and_links() {
 
 #[test]
 fn shared_vectors_through_log_write_reach_the_collector_byte_for_byte() {
-    let vectors: Vec<_> = common::shared_vectors::vectors()
+    let vectors: Vec<_> = shared_vectors::vectors()
         .into_iter()
-        .filter(common::shared_vectors::Vector::door_compatible)
+        .filter(shared_vectors::Vector::door_compatible)
         .collect();
     assert!(
         vectors.len() >= 60,
@@ -274,7 +310,7 @@ fn shared_vectors_through_log_write_reach_the_collector_byte_for_byte() {
     );
     let c = collector();
     let exe = compile("vectors", Link::Static);
-    let mut groups: BTreeMap<bool, Vec<&common::shared_vectors::Vector>> = BTreeMap::new();
+    let mut groups: BTreeMap<bool, Vec<&shared_vectors::Vector>> = BTreeMap::new();
     for v in &vectors {
         groups.entry(v.low_memory()).or_default().push(v);
     }
@@ -299,7 +335,7 @@ fn shared_vectors_through_log_write_reach_the_collector_byte_for_byte() {
             program(&exe, &[&cfg.to_string(), records.to_str().unwrap()]),
             Duration::from_secs(120),
         );
-        let expected: Vec<&common::shared_vectors::Vector> = group
+        let expected: Vec<&shared_vectors::Vector> = group
             .into_iter()
             .filter(|v| !v.expected.is_empty())
             .collect();
@@ -529,7 +565,7 @@ fn example_builds_with_pkg_config_after_make_install() {
     let _ = std::fs::remove_dir_all(&prefix);
     let mut install = Command::new(make);
     install
-        .args(["-C", &format!("{REPO}/bindings/c"), "install"])
+        .args(["-C", CRATE, "install"])
         .arg(format!("PREFIX={}", prefix.display()))
         .arg(format!("LIB_DIR={}", lib.display()))
         .arg("LDCONFIG=true");
@@ -541,7 +577,7 @@ fn example_builds_with_pkg_config_after_make_install() {
     build
         .arg("-c")
         .arg(format!(
-            "cc {REPO}/bindings/c/app.c $({pkg_config} --cflags --libs logship) -o {}",
+            "cc {CRATE}/app.c $({pkg_config} --cflags --libs logship) -o {}",
             app.display()
         ))
         .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"));

@@ -1,0 +1,118 @@
+//! The log_write path, which takes no lock of its own: each thread caches a handle to the
+//! running logger, checked against a generation counter that every change of state bumps (one
+//! atomic load per write). A read-write lock costs two atomic read-modify-writes per write, on a
+//! cache line shared by every writing thread: with it, benches/c_write.rs put the C door at about
+//! +10% over the Rust door; with the cache, at about +5%.
+
+use std::cell::RefCell;
+use std::ffi::c_int;
+use std::ptr;
+use std::sync::atomic::Ordering;
+
+use logship::Logger;
+
+use super::errors::{result_code, Failure, NOT_INITIALIZED, SHUT_DOWN};
+use super::state::{global, is_current, Global, State, GENERATION};
+
+thread_local! {
+    /// This thread's view of the state, for log_write.
+    static WRITER: RefCell<WriterCache> = const {
+        RefCell::new(WriterCache {
+            generation: 0,
+            global: ptr::null(),
+            target: Target::Uninitialized,
+        })
+    };
+}
+
+/// What log_write on this thread writes to, as of `generation`.
+struct WriterCache {
+    generation: u64,
+    /// The Global it was read from. After a fork, the child's cache still holds a logger of the
+    /// parent's (forgotten) Global, which must be forgotten too, never dropped.
+    global: *const Global,
+    target: Target,
+}
+
+enum Target {
+    Uninitialized,
+    Running(Logger),
+    ShutDown,
+}
+
+impl WriterCache {
+    fn refresh(&mut self, global: &'static Global) {
+        let (generation, target) = {
+            let state = global.read();
+            // Read under the lock: GENERATION changes only under the write lock, so this is the
+            // generation of exactly this state.
+            let generation = GENERATION.load(Ordering::Acquire);
+            let target = match &*state {
+                State::Running(door) => Target::Running(door.logger.clone()),
+                State::Uninitialized => Target::Uninitialized,
+                State::ShutDown { .. } => Target::ShutDown,
+            };
+            (generation, target)
+        };
+        let previous = std::mem::replace(&mut self.target, target);
+        if ptr::eq(self.global, global) {
+            // Usually not the last handle; if it is (the logger was shut down), its drop is
+            // quick: the shutdown already happened.
+            drop(previous);
+        } else {
+            std::mem::forget(previous);
+        }
+        self.generation = generation;
+        self.global = global;
+    }
+
+    fn write(&self, bytes: &[u8]) -> Result<c_int, Failure> {
+        match &self.target {
+            Target::Running(logger) => result_code(logger.write(bytes)),
+            Target::Uninitialized => Err(NOT_INITIALIZED),
+            Target::ShutDown => Err(SHUT_DOWN),
+        }
+    }
+}
+
+impl Drop for WriterCache {
+    /// At thread exit: a handle from before a fork belongs to a forgotten Global; forget it too.
+    fn drop(&mut self) {
+        if !is_current(self.global) {
+            std::mem::forget(std::mem::replace(&mut self.target, Target::Uninitialized));
+        }
+    }
+}
+
+/// log_write: queues `bytes` on the running logger through this thread's cache.
+pub(crate) fn write(bytes: &[u8]) -> Result<c_int, Failure> {
+    let generation = GENERATION.load(Ordering::Acquire);
+    let cached = WRITER.try_with(|cache| {
+        // Busy only if this thread re-entered log_write (from a signal handler): then it
+        // takes the slow path below.
+        let mut cache = cache.try_borrow_mut().ok()?;
+        if cache.generation != generation {
+            cache.refresh(global());
+        }
+        Some(cache.write(bytes))
+    });
+    match cached {
+        Ok(Some(result)) => result,
+        // This thread's cache is being destroyed (a write from a TLS destructor) or busy.
+        _ => match &*global().read() {
+            State::Running(door) => result_code(door.logger.write(bytes)),
+            State::Uninitialized => Err(NOT_INITIALIZED),
+            State::ShutDown { .. } => Err(SHUT_DOWN),
+        },
+    }
+}
+
+/// Brings this thread's cache up to date now (log_shutdown: so that a program that writes and
+/// shuts down on one thread frees the logger there).
+pub(crate) fn refresh_this_thread(global: &'static Global) {
+    let _ = WRITER.try_with(|cache| {
+        if let Ok(mut cache) = cache.try_borrow_mut() {
+            cache.refresh(global);
+        }
+    });
+}
