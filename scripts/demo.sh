@@ -13,7 +13,8 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 
 echo "== building the collector, the Rust example and liblogship (release)"
 cargo build --release -p logship-collector
-cargo build --release --example ship --lib
+cargo build --release --example ship
+cargo build --release -p logship-ffi --lib
 echo "== building the npm package for the playground page"
 (cd bindings/npm && npm run build --silent)
 

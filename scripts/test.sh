@@ -13,3 +13,8 @@ cargo check -p logship --target wasm32-unknown-unknown
 
 echo "== browser door: build the npm package, then wasm tests and page tests in headless Chromium"
 (cd bindings/npm && npm run build && npm test)
+
+echo "== packaging: every crate packages (the verifying build: cargo package --workspace), the npm package packs"
+cargo package --workspace --no-verify --allow-dirty --quiet
+(cd bindings/npm && npm pack --dry-run 2>&1 | grep "dist/logship_bg.wasm" >/dev/null) ||
+  { echo "npm pack: dist/logship_bg.wasm is not in the package" >&2; exit 1; }
