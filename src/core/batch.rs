@@ -76,7 +76,7 @@ pub fn logtail_body<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> 
 }
 
 impl BatchIds {
-    /// The ids of one logger instance (`instance` is random per logger).
+    /// The ids of one shipper (`instance` is drawn at random for each destination of a logger).
     pub fn new(instance: u64) -> Self {
         BatchIds {
             instance: format!("{instance:016x}"),
