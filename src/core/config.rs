@@ -1,5 +1,6 @@
-//! One configuration schema for every door (DESIGN.md "Configuration"): the JSON names, the
-//! defaults, and what makes a configuration invalid.
+//! One configuration schema for every door: the structs, names and defaults are generated from
+//! the key table (src/core/config_keys.rs, by build.rs; docs/CONFIGURATION.md lists them); this
+//! module adds what makes a configuration invalid and what a valid one means.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,173 +11,13 @@ use super::batch::BodyFormat;
 use super::encode::{EncodeOptions, TEXT_LIMIT, TEXT_LIMIT_LOW_MEMORY};
 use super::ids::PrivateId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnFull {
-    /// Drop the oldest queued entries to make room (the default).
-    #[default]
-    DropOldest,
-    /// Refuse the new write.
-    DropNewest,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Compression {
-    /// zstd on native, gzip in browsers.
-    #[default]
-    Auto,
-    Zstd,
-    Gzip,
-    None,
-}
-
-/// What an upload looks like on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Format {
-    /// `POST {base_url}/c/{collection}/{private_id}`, a JSON array of entries (PROTOCOL.md §2).
-    #[default]
-    Logtail,
-    /// `POST {base_url}/v1/logs`, OTLP/HTTP JSON (PROTOCOL.md §5).
-    Otlp,
-}
+include!(concat!(env!("OUT_DIR"), "/config.rs"));
 
 /// At most this many `destinations`: each holds its own `buffer_bytes` of memory.
 pub const MAX_DESTINATIONS: usize = 16;
 
-pub const DEFAULT_MAX_BATCH_BYTES: usize = 256 * 1024;
-pub const LOW_MEMORY_MAX_BATCH_BYTES: usize = 64 * 1024;
-pub const DEFAULT_BUFFER_BYTES: usize = 4 * 1024 * 1024;
-pub const LOW_MEMORY_BUFFER_BYTES: usize = 512 * 1024;
-pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// The smallest spool: a few segments of the smallest size.
 pub const MIN_SPOOL_MAX_BYTES: u64 = 16 * 1024;
-
-/// The configuration, as JSON (C and JS doors) or through `Logger::builder()` (Rust).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    pub base_url: String,
-    pub collection: String,
-    /// Generated when absent.
-    pub private_id: Option<PrivateId>,
-    /// How long the first write waits for company before an upload (0 = upload at once).
-    pub flush_delay_ms: u64,
-    /// Default 256 KiB, or 64 KiB with `low_memory`.
-    pub max_batch_bytes: Option<usize>,
-    /// Bounds every byte held; default 4 MiB, or 512 KiB with `low_memory`.
-    pub buffer_bytes: Option<usize>,
-    pub on_full: OnFull,
-    pub low_memory: bool,
-    pub compression: Compression,
-    pub skip_client_time: bool,
-    pub include_proc_id: bool,
-    pub include_proc_seq: bool,
-    /// Echo writes at or below this level to stderr; -1 = never.
-    pub stderr_level: i32,
-    pub headers: BTreeMap<String, String>,
-    pub retry_initial_ms: u64,
-    pub retry_max_ms: u64,
-    pub request_timeout_ms: u64,
-    pub format: Format,
-    /// Where uploads go after repeated failures at `base_url`, until it answers again.
-    pub backup_url: Option<String>,
-    /// While uploads go to `backup_url`, how often `base_url` is tried again.
-    pub failover_probe_ms: u64,
-    /// Several places to ship every entry to, each with its own queue, retries and stats. When
-    /// given, the top-level `base_url` is not a destination by itself: the top-level keys are
-    /// the defaults of every destination.
-    pub destinations: Vec<Destination>,
-    /// Native only: a directory for the durable disk spool (absent: memory only). Entries go
-    /// from the queue to append-only segment files there and are uploaded from them.
-    pub spool_dir: Option<String>,
-    /// Bounds the spool's files; past it the oldest segments are dropped (and counted).
-    pub spool_max_bytes: u64,
-    /// How often spooled entries are made durable (fsync): what a crash can lose at most.
-    pub spool_sync_ms: u64,
-}
-
-/// One entry of `destinations`. Every key left out takes the top-level value. The keys that
-/// shape entries (`skip_client_time`, `include_proc_*`, `low_memory`, `stderr_level`) are
-/// logger-wide: every destination receives the same entries.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Destination {
-    pub base_url: Option<String>,
-    pub collection: Option<String>,
-    pub private_id: Option<PrivateId>,
-    pub format: Option<Format>,
-    /// Replaces (not merges with) the top-level `headers`.
-    pub headers: Option<BTreeMap<String, String>>,
-    pub backup_url: Option<String>,
-    pub failover_probe_ms: Option<u64>,
-    pub compression: Option<Compression>,
-    pub flush_delay_ms: Option<u64>,
-    pub max_batch_bytes: Option<usize>,
-    pub buffer_bytes: Option<usize>,
-    pub on_full: Option<OnFull>,
-    pub retry_initial_ms: Option<u64>,
-    pub retry_max_ms: Option<u64>,
-    pub request_timeout_ms: Option<u64>,
-}
-
-impl Destination {
-    /// The configuration of this destination alone: its keys over `defaults`.
-    pub fn over(&self, defaults: &Config) -> Config {
-        let d = defaults.clone();
-        Config {
-            base_url: self.base_url.clone().unwrap_or(d.base_url),
-            collection: self.collection.clone().unwrap_or(d.collection),
-            private_id: self.private_id.clone().or(d.private_id),
-            format: self.format.unwrap_or(d.format),
-            headers: self.headers.clone().unwrap_or(d.headers),
-            backup_url: self.backup_url.clone().or(d.backup_url),
-            failover_probe_ms: self.failover_probe_ms.unwrap_or(d.failover_probe_ms),
-            compression: self.compression.unwrap_or(d.compression),
-            flush_delay_ms: self.flush_delay_ms.unwrap_or(d.flush_delay_ms),
-            max_batch_bytes: self.max_batch_bytes.or(d.max_batch_bytes),
-            buffer_bytes: self.buffer_bytes.or(d.buffer_bytes),
-            on_full: self.on_full.unwrap_or(d.on_full),
-            retry_initial_ms: self.retry_initial_ms.unwrap_or(d.retry_initial_ms),
-            retry_max_ms: self.retry_max_ms.unwrap_or(d.retry_max_ms),
-            request_timeout_ms: self.request_timeout_ms.unwrap_or(d.request_timeout_ms),
-            destinations: Vec::new(),
-            ..d
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            base_url: String::new(),
-            collection: String::new(),
-            private_id: None,
-            flush_delay_ms: 2000,
-            max_batch_bytes: None,
-            buffer_bytes: None,
-            on_full: OnFull::DropOldest,
-            low_memory: false,
-            compression: Compression::Auto,
-            skip_client_time: false,
-            include_proc_id: false,
-            include_proc_seq: false,
-            stderr_level: -1,
-            headers: BTreeMap::new(),
-            retry_initial_ms: 1000,
-            retry_max_ms: 60_000,
-            request_timeout_ms: 45_000,
-            format: Format::Logtail,
-            backup_url: None,
-            failover_probe_ms: 30_000,
-            destinations: Vec::new(),
-            spool_dir: None,
-            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
-            spool_sync_ms: 200,
-        }
-    }
-}
 
 /// A configuration problem, naming the key it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -408,24 +249,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    pub fn max_batch_bytes(&self) -> usize {
-        let default = if self.low_memory {
-            LOW_MEMORY_MAX_BATCH_BYTES
-        } else {
-            DEFAULT_MAX_BATCH_BYTES
-        };
-        self.max_batch_bytes.unwrap_or(default)
-    }
-
-    pub fn buffer_bytes(&self) -> usize {
-        let default = if self.low_memory {
-            LOW_MEMORY_BUFFER_BYTES
-        } else {
-            DEFAULT_BUFFER_BYTES
-        };
-        self.buffer_bytes.unwrap_or(default)
     }
 
     /// The encoding options; `proc_id` is the logger's random id, used with `include_proc_id`.

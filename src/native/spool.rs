@@ -25,6 +25,7 @@ use futures::future::{select, Either};
 
 use crate::core::batch::{Batch, BatchIds};
 use crate::core::ids::PrivateId;
+use crate::core::logger::Durable;
 use crate::core::shipper::{Handoff, Intake};
 use crate::core::spool::{
     decode_batch, encode_batch, noticed_drops, read_record, scan_segment, SpoolIndex, SEGMENT_MAGIC,
@@ -205,21 +206,6 @@ impl Spool {
         self.files.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wakes the writer (a flush or shutdown wants the queue spooled now).
-    pub(crate) fn kick(&self) {
-        self.kick.notify(usize::MAX);
-    }
-
-    /// Makes everything appended so far durable.
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        self.lock().sync()
-    }
-
-    /// Batches not yet delivered or rejected.
-    pub(crate) fn unsettled_batches(&self) -> usize {
-        self.lock().index.unsettled_batches()
-    }
-
     /// The shipper delivered or rejected batch `id`: deletes the segments that are now done.
     pub(crate) fn settled(&self, id: &str) {
         let deletable = self.lock().index.settle(id);
@@ -320,6 +306,23 @@ impl Spool {
                 }
             }
         }
+    }
+}
+
+impl Durable for Spool {
+    /// Wakes the writer (a flush or shutdown wants the queue spooled now).
+    fn kick(&self) {
+        self.kick.notify(usize::MAX);
+    }
+
+    /// Makes everything appended so far durable.
+    fn sync(&self) -> io::Result<()> {
+        self.lock().sync()
+    }
+
+    /// Batches not yet delivered or rejected.
+    fn unsettled_batches(&self) -> usize {
+        self.lock().index.unsettled_batches()
     }
 }
 
