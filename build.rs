@@ -257,9 +257,14 @@ mod config_code {
         out.push_str("    pub fn over(&self, defaults: &Config) -> Config {\n        let d = defaults.clone();\n        Config {\n");
         for key in &per_destination {
             let combine = if optional(key) { "or" } else { "unwrap_or" };
+            let copy = matches!(
+                key.kind,
+                Kind::Flag | Kind::Count | Kind::Size | Kind::Level | Kind::Choice(_)
+            );
+            let clone = if copy { "" } else { ".clone()" };
             writeln!(
                 out,
-                "            {0}: self.{0}.clone().{combine}(d.{0}),",
+                "            {0}: self.{0}{clone}.{combine}(d.{0}),",
                 key.name
             )
             .unwrap();

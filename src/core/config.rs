@@ -430,6 +430,10 @@ mod tests {
                 .starts_with("format: unknown variant")
         );
         assert!(
+            error(r#"{"base_url":"http://x","collection":"a","compression":"brotli"}"#)
+                .starts_with("compression: unknown variant `brotli`")
+        );
+        assert!(
             error(r#"{"base_url":"http://x","collection":"a","backup_url":"x"}"#)
                 .starts_with("backup_url:")
         );
@@ -495,6 +499,93 @@ mod tests {
             vec!["{}"; MAX_DESTINATIONS + 1].join(",")
         );
         assert!(error(&many).starts_with("destinations:"));
+    }
+
+    /// The key table itself (build.rs reads it too); only some of it is checked here.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[allow(dead_code)]
+    mod key_table {
+        include!("config_keys.rs");
+    }
+
+    /// docs/CONFIGURATION.md is what build.rs generates from the key table.
+    #[test]
+    #[cfg(not(target_arch = "wasm32"))]
+    fn configuration_docs_are_generated_from_the_key_table() {
+        let generated = include_str!(concat!(env!("OUT_DIR"), "/CONFIGURATION.md"));
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIGURATION.md");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/CONFIGURATION.md is stale: run `LOGSHIP_UPDATE_DOCS=1 cargo build -p logship` and commit it"
+        );
+    }
+
+    /// The READMEs name every key their door takes (README.md in snake_case, the npm README's
+    /// option table in camelCase, and that table no other option), and the stats in order.
+    #[test]
+    #[cfg(not(target_arch = "wasm32"))]
+    fn the_readmes_list_the_keys_of_the_table() {
+        use key_table::{KEYS, STATS};
+        let read = |path: &str| {
+            std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let camel = |name: &str| {
+            let mut parts = name.split('_');
+            let mut out = parts.next().unwrap_or_default().to_owned();
+            for part in parts {
+                out.push_str(&part[..1].to_ascii_uppercase());
+                out.push_str(&part[1..]);
+            }
+            out
+        };
+        let readme = read("README.md");
+        for key in KEYS.iter().filter(|k| k.doors.rust || k.doors.c) {
+            assert!(
+                readme.contains(&format!("`{}`", key.name)),
+                "README.md does not list `{}`",
+                key.name
+            );
+        }
+        let npm = read("bindings/npm/README.md");
+        let table: Vec<&str> = npm
+            .lines()
+            .skip_while(|line| !line.starts_with("| option |"))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .collect();
+        let listed: Vec<String> = table
+            .iter()
+            .flat_map(|row| row.split('|').nth(1).unwrap_or_default().split(','))
+            .map(|name| name.trim().trim_matches('`').to_owned())
+            .collect();
+        let js: Vec<String> = KEYS
+            .iter()
+            .filter(|k| k.doors.js)
+            .map(|k| camel(k.name))
+            .collect();
+        for name in &js {
+            assert!(
+                listed.contains(name),
+                "bindings/npm/README.md's option table does not list `{name}`"
+            );
+        }
+        for name in &listed {
+            assert!(
+                js.contains(name),
+                "bindings/npm/README.md lists `{name}`, which is not a browser option"
+            );
+        }
+        let stats: Vec<&str> = STATS.iter().map(|s| s.name).collect();
+        assert!(
+            readme.contains(&stats.join(", ")),
+            "README.md: the stats are {stats:?}"
+        );
+        let js_stats: Vec<String> = stats.iter().map(|s| camel(s)).collect();
+        assert!(
+            npm.contains(&js_stats.join(", ")),
+            "bindings/npm/README.md: the stats are {js_stats:?}"
+        );
     }
 
     #[test]
