@@ -716,3 +716,21 @@ fn otlp_batches_carry_log_records_split_on_413_and_keep_ids_on_retry() {
     let s = h.shared.queue.stats();
     assert_eq!((s.uploaded, s.retries), (4, 1));
 }
+
+/// The dropped-entries notice is written as text once and carried as a number: by the batch
+/// that holds it, and by the half of a 413 split that holds it.
+#[test]
+fn a_drop_notice_is_carried_as_a_number_by_its_batch() {
+    use super::batch::{Batch, BatchIds, DropNotice};
+    let notice = DropNotice { dropped: 7 };
+    assert_eq!(notice.to_string(), "logship: dropped 7 entries");
+    let mut batch = Batch::new("b-1".into());
+    batch.push(b"{\"text\":\"notice\"}\n", false);
+    batch.noticed(notice);
+    for entry in ["{\"a\":1}\n", "{\"b\":2}\n", "{\"c\":3}\n"] {
+        batch.push(entry.as_bytes(), true);
+    }
+    assert_eq!(batch.noticed_drops(), 7);
+    let (left, right) = batch.split(&mut BatchIds::new(1)).unwrap();
+    assert_eq!((left.noticed_drops(), right.noticed_drops()), (7, 0));
+}

@@ -28,7 +28,7 @@ use crate::core::ids::PrivateId;
 use crate::core::logger::Durable;
 use crate::core::shipper::{Handoff, Intake};
 use crate::core::spool::{
-    decode_batch, encode_batch, noticed_drops, read_record, scan_segment, SpoolIndex, SEGMENT_MAGIC,
+    decode_batch, encode_batch, read_record, scan_segment, SpoolIndex, SEGMENT_MAGIC,
 };
 use crate::core::Shared;
 
@@ -241,7 +241,7 @@ impl Spool {
             }
             if eviction.too_large {
                 dropped += batch.records();
-                renoticed += noticed_drops(batch);
+                renoticed += batch.noticed_drops();
                 return Ok(());
             }
             let offset = files.index.current_bytes();
@@ -251,7 +251,7 @@ impl Spool {
                 files.current = None;
                 return Err(err);
             }
-            let (records, noticed) = (batch.records(), noticed_drops(batch));
+            let (records, noticed) = (batch.records(), batch.noticed_drops());
             files
                 .index
                 .append(batch.id.clone(), offset, len, records, noticed);
@@ -268,7 +268,7 @@ impl Spool {
                 ),
             );
             dropped += batch.records();
-            renoticed += noticed_drops(batch);
+            renoticed += batch.noticed_drops();
         }
         (dropped, renoticed)
     }

@@ -39,22 +39,23 @@ export function now() {
 
 // --- network --------------------------------------------------------------------------------------
 
-// Browsers allow 64 KiB of keepalive request bodies in flight per page.
-const KEEPALIVE_BUDGET = 65536;
 const hasKeepalive = typeof Request === "function" && "keepalive" in Request.prototype;
 let keepaliveInFlight = 0;
 
-/** Bytes of keepalive budget logship can still use (0 where fetch keepalive is not supported). */
-export function keepaliveRoom() {
-  return hasKeepalive ? Math.max(0, KEEPALIVE_BUDGET - keepaliveInFlight) : 0;
+/**
+ * Bytes of the browser's keepalive `budget` (Rust's KEEPALIVE_BUDGET) logship can still use (0
+ * where fetch keepalive is not supported).
+ */
+export function keepaliveRoom(budget) {
+  return hasKeepalive ? Math.max(0, budget - keepaliveInFlight) : 0;
 }
 
 /**
  * POSTs one upload. The request is a keepalive one (it survives the page) when its body fits in
  * `keepaliveLimit` together with the keepalive bodies already in flight. Resolves with
- * [status, Retry-After or null, the first KiB of an error response's body or null].
+ * [status, Retry-After or null, the first `errorPrefix` bytes of an error response's body or null].
  */
-export function send(url, body, extraHeaders, batchId, encoding, origLength, keepaliveLimit) {
+export function send(url, body, extraHeaders, batchId, encoding, origLength, keepaliveLimit, errorPrefix) {
   const copy = body.slice(); // `body` is a view of wasm memory
   const headers = new Headers(extraHeaders);
   headers.set("Content-Type", "application/json");
@@ -85,7 +86,7 @@ export function send(url, body, extraHeaders, batchId, encoding, origLength, kee
         body = await response.arrayBuffer();
       } catch {}
       done();
-      const prefix = response.status >= 400 && body ? new Uint8Array(body.slice(0, 1024)) : null;
+      const prefix = response.status >= 400 && body ? new Uint8Array(body.slice(0, errorPrefix)) : null;
       return [response.status, response.headers.get("Retry-After"), prefix];
     },
     (err) => {

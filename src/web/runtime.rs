@@ -15,14 +15,16 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use super::exit::ExitDrain;
 use crate::core::config::Config;
 use crate::core::logger::{Runtime, Starting};
-use crate::core::traits::{Clock, Codec, Request, Response, Timer, Transport, TransportError};
+use crate::core::traits::{
+    Clock, Codec, Request, Response, Timer, Transport, TransportError, ERROR_BODY_PREFIX,
+};
 use crate::error::Error;
 
 #[wasm_bindgen(module = "/src/web/glue.js")]
 extern "C" {
     pub(super) fn now() -> f64;
     #[wasm_bindgen(js_name = keepaliveRoom)]
-    pub(super) fn keepalive_room() -> f64;
+    fn keepalive_room_of(budget: f64) -> f64;
     #[wasm_bindgen(catch)]
     pub(super) fn send(
         url: &str,
@@ -32,6 +34,7 @@ extern "C" {
         encoding: &str,
         orig_length: f64,
         keepalive_limit: f64,
+        error_prefix: f64,
     ) -> Result<Promise, JsValue>;
     pub(super) fn beacon(url: &str, body: &[u8]) -> bool;
     #[wasm_bindgen(js_name = hasGzip)]
@@ -46,6 +49,11 @@ extern "C" {
 
 /// Browsers allow this many bytes of keepalive bodies in flight per page.
 pub(super) const KEEPALIVE_BUDGET: usize = 64 * 1024;
+/// Bytes of the keepalive budget logship can still use (0 where fetch keepalive is not supported).
+pub(super) fn keepalive_room() -> f64 {
+    keepalive_room_of(KEEPALIVE_BUDGET as f64)
+}
+
 /// Regular uploads are keepalive ones (so that an upload under way survives the page) while they
 /// leave at least half of the budget to the page-exit drain.
 const REGULAR_KEEPALIVE_LIMIT: usize = KEEPALIVE_BUDGET / 2;
@@ -99,6 +107,7 @@ impl Net {
             "",
             0.0,
             keepalive_limit as f64,
+            ERROR_BODY_PREFIX as f64,
         )
         .ok()
     }
@@ -168,6 +177,7 @@ impl Transport for WebTransport {
                 request.content_encoding.unwrap_or(""),
                 request.orig_content_length.unwrap_or(0) as f64,
                 REGULAR_KEEPALIVE_LIMIT as f64,
+                ERROR_BODY_PREFIX as f64,
             )
             .map_err(|err| failed(js_message(&err))),
         };
