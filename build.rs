@@ -361,38 +361,37 @@ mod config_code {
     }
 
     /// What glue.js checks: each option's type, the destination options and the native-only ones.
+    /// What glue.js checks, as JSON: each browser option's type (a choice: its names), the
+    /// options a destination may set, the native-only keys.
     fn js_option_kinds() -> String {
+        let quoted = |name: &str| format!("\"{name}\"");
         let kind = |key: &Key| -> String {
             match key.kind {
-                Kind::Text | Kind::OptionalText | Kind::PrivateId => "\"string\"".into(),
-                Kind::Flag => "\"boolean\"".into(),
-                Kind::Count | Kind::Size => "\"count\"".into(),
-                Kind::Level => "\"integer\"".into(),
+                Kind::Text | Kind::OptionalText | Kind::PrivateId => quoted("string"),
+                Kind::Flag => quoted("boolean"),
+                Kind::Count | Kind::Size => quoted("count"),
+                Kind::Level => quoted("integer"),
                 Kind::Choice(c) => {
-                    let names: Vec<String> = c
-                        .variants
-                        .iter()
-                        .map(|v| format!("\"{}\"", v.name))
-                        .collect();
+                    let names: Vec<String> = c.variants.iter().map(|v| quoted(v.name)).collect();
                     format!("[{}]", names.join(","))
                 }
-                Kind::Headers => "\"headers\"".into(),
-                Kind::Destinations => "\"destinations\"".into(),
+                Kind::Headers => quoted("headers"),
+                Kind::Destinations => quoted("destinations"),
             }
         };
         let js = KEYS.iter().filter(|k| k.doors.js);
         let options: Vec<String> = js
             .clone()
-            .map(|k| format!("\"{}\":{}", camel(k.name), kind(k)))
+            .map(|k| format!("{}:{}", quoted(&camel(k.name)), kind(k)))
             .collect();
         let destination: Vec<String> = js
             .filter(|k| k.per_destination)
-            .map(|k| format!("\"{}\"", camel(k.name)))
+            .map(|k| quoted(&camel(k.name)))
             .collect();
         let native_only: Vec<String> = KEYS
             .iter()
             .filter(|k| !k.doors.js)
-            .map(|k| format!("\"{}\"", camel(k.name)))
+            .map(|k| quoted(&camel(k.name)))
             .collect();
         format!(
             "{{\"options\":{{{}}},\"destination\":[{}],\"nativeOnly\":[{}]}}",
@@ -405,12 +404,6 @@ mod config_code {
     fn web_options_rs() -> String {
         let mut out = String::from(HEADER);
         writeln!(out, "/// Each option's type, the destination options and the native-only ones, for glue.js's\n/// `checkOptions`.\nconst OPTION_KINDS: &str = r#\"{}\"#;\n", js_option_kinds()).unwrap();
-        let names: Vec<String> = KEYS
-            .iter()
-            .filter(|k| k.name.contains('_'))
-            .map(|k| format!("\"{}\"", k.name))
-            .collect();
-        writeln!(out, "/// The keys whose JS name differs (camelCase), as the core's messages may mention them.\nconst SNAKE_KEYS: &[&str] = &[{}];\n", names.join(", ")).unwrap();
         let read = |key: &Key, target: &str, destination: bool| -> Option<String> {
             let js = camel(key.name);
             let getter = match key.kind {
@@ -420,8 +413,8 @@ mod config_code {
                 Kind::Size => format!("o.size(\"{js}\")"),
                 Kind::Level => format!("o.level(\"{js}\")"),
                 Kind::Choice(c) => format!(
-                    "o.choice(\"{js}\", &format!(\"{{prefix}}{}\"), {}::from_name)?",
-                    key.name, c.rust
+                    "o.string(\"{js}\").map(|name| {}::from_name(&name).ok_or_else(|| unknown_choice(prefix, \"{}\", &name))).transpose()?",
+                    c.rust, key.name
                 ),
                 Kind::Headers => format!("o.headers(\"{js}\")"),
                 Kind::PrivateId => "o.private_id(prefix)?".into(),

@@ -10,7 +10,7 @@
 //! thread, parking it until the deadline.
 
 use std::future::Future;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -35,6 +35,9 @@ pub trait Runtime: Sized {
     type Timer: Timer;
     /// The wall clock, for writes and for the shippers.
     type Clock: Clock + Clone;
+    /// The durable stage between the queue and the shipper (the disk spool); a runtime without
+    /// one says `std::convert::Infallible`.
+    type Durable: Durable;
 
     /// The clock (read on every write).
     fn clock(&self) -> Self::Clock;
@@ -59,8 +62,8 @@ pub trait Runtime: Sized {
     fn spawn(&mut self, destinations: Vec<Starting<Self>>) -> Result<(), Error>;
     /// A future that completes `timeout` from now, awaited by the caller of flush and shutdown.
     fn deadline(&self, timeout: Duration) -> impl Future<Output = ()>;
-    /// The durable stage between the queue and the shipper, if there is one (the disk spool).
-    fn durable(&self) -> Option<&dyn Durable> {
+    /// The durable stage, if this logger has one.
+    fn durable(&self) -> Option<&Self::Durable> {
         None
     }
     /// Called once every queue is stopped: returns when the shippers have ended.
@@ -76,6 +79,21 @@ pub trait Durable {
     fn sync(&self) -> std::io::Result<()>;
     /// Batches in the stage not yet delivered or rejected.
     fn unsettled_batches(&self) -> usize;
+}
+
+/// No durable stage: what a runtime without one names as its `Durable`.
+impl Durable for std::convert::Infallible {
+    fn kick(&self) {
+        match *self {}
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        match *self {}
+    }
+
+    fn unsettled_batches(&self) -> usize {
+        match *self {}
+    }
 }
 
 /// The shipper of a runtime.
@@ -104,7 +122,8 @@ struct Destination {
 enum Shutdown {
     NotStarted,
     Running,
-    Done(Result<(), Error>),
+    /// The first shutdown's result: `Err(undelivered)` when entries were left.
+    Done(Result<(), u64>),
 }
 
 /// A running logger: every destination's queue, and what flush and shutdown wait for.
@@ -124,9 +143,17 @@ pub struct Logger<R: Runtime> {
 fn random<const N: usize>(clock: &impl Clock) -> [u8; N] {
     let mut bytes = [0u8; N];
     if getrandom::getrandom(&mut bytes).is_err() {
-        fastrand::Rng::with_seed(clock.unix_nanos() as u64 ^ fastrand::u64(..)).fill(&mut bytes);
+        fastrand::Rng::with_seed(clock.unix_nanos() as u64).fill(&mut bytes);
     }
     bytes
+}
+
+/// What a caller's wait ends at (boxed: flush and shutdown share one `wait_settled`).
+type Deadline<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// The error of a flush or shutdown that left `undelivered` entries.
+fn timed_out(undelivered: u64) -> Error {
+    Error::Timeout { undelivered }
 }
 
 fn random_u64(clock: &impl Clock) -> u64 {
@@ -142,14 +169,14 @@ fn reporter<R: Runtime>(name: Option<String>) -> ErrorReporter {
 }
 
 impl<R: Runtime> Logger<R> {
-    /// Validates the configuration, assembles one queue and one shipper per destination and
-    /// has the runtime start the shippers.
+    /// Assembles one queue and one shipper per destination of a configuration the door has
+    /// validated ([`Config::validate`], which it reports in its own words) and has the runtime
+    /// start the shippers.
     pub fn start(
         mut runtime: R,
         config: &Config,
         metrics: Option<MetricsSource>,
     ) -> Result<Self, Error> {
-        config.validate()?;
         let configs = config.destination_configs();
         let several = configs.len() > 1;
         let clock = runtime.clock();
@@ -263,12 +290,12 @@ impl<R: Runtime> Logger<R> {
         if let Some(durable) = durable {
             durable.kick();
         }
-        let deadline = match timeout {
-            Some(timeout) => Either::Left(self.runtime.deadline(timeout)),
-            None => Either::Right(futures::future::pending()),
+        let mut deadline: Deadline<'_> = match timeout {
+            Some(timeout) => Box::pin(self.runtime.deadline(timeout)),
+            None => Box::pin(futures::future::pending()),
         };
-        if !self.wait_settled(&targets, pin!(deadline)).await {
-            return Err(self.timeout());
+        if !self.wait_settled(&targets, deadline.as_mut()).await {
+            return Err(timed_out(self.shared().map(|s| s.queue.unsettled()).sum()));
         }
         match durable {
             Some(durable) => durable
@@ -278,21 +305,16 @@ impl<R: Runtime> Logger<R> {
         }
     }
 
-    fn timeout(&self) -> Error {
-        Error::Timeout {
-            undelivered: self.shared().map(|s| s.queue.unsettled()).sum(),
-        }
-    }
-
     /// Refuses further writes, drains up to `timeout`, stops the shippers and closes the tap.
     /// Idempotent: later (and concurrent) calls return the first call's result.
     /// `Err(Timeout { undelivered })` says how many entries were left (and counted as dropped).
     pub async fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
         loop {
-            let listener = {
+            let first_call = {
                 let mut state = self.shutdown.lock().unwrap_or_else(PoisonError::into_inner);
-                match &*state {
-                    Shutdown::Done(result) => return result.clone(),
+                match *state {
+                    Shutdown::Done(result) => return result.map_err(timed_out),
+                    // Listening under the lock: the first call sets `Done` under it, then notifies.
                     Shutdown::Running => self.shutdown_done.listen(),
                     Shutdown::NotStarted => {
                         *state = Shutdown::Running;
@@ -300,17 +322,10 @@ impl<R: Runtime> Logger<R> {
                     }
                 }
             };
-            listener.await;
+            first_call.await;
         }
-        let result = self.drain_and_stop(timeout).await;
-        let mut state = self.shutdown.lock().unwrap_or_else(PoisonError::into_inner);
-        *state = Shutdown::Done(result.clone());
-        self.shutdown_done.notify(usize::MAX);
-        result
-    }
-
-    async fn drain_and_stop(&self, timeout: Duration) -> Result<(), Error> {
-        let mut deadline = pin!(self.runtime.deadline(timeout));
+        // Drain, then stop.
+        let mut deadline: Deadline<'_> = Box::pin(self.runtime.deadline(timeout));
         let targets: Vec<u64> = self.shared().map(|s| s.queue.close()).collect();
         let durable = self.runtime.durable();
         if let Some(durable) = durable {
@@ -335,34 +350,40 @@ impl<R: Runtime> Logger<R> {
         let left: u64 = self.shared().map(|s| s.queue.stop()).sum();
         self.runtime.stopped();
         self.first().tap.close();
-        match (drained, left) {
+        let result = match (drained, left) {
             (true, 0) => Ok(()),
-            _ => Err(Error::Timeout { undelivered: left }),
-        }
+            _ => Err(left),
+        };
+        *self.shutdown.lock().unwrap_or_else(PoisonError::into_inner) = Shutdown::Done(result);
+        self.shutdown_done.notify(usize::MAX);
+        result.map_err(timed_out)
     }
 
     /// Waits until each destination settled everything before its target (one per destination)
-    /// or was stopped; false if the deadline came first.
-    async fn wait_settled<D: Future<Output = ()>>(
-        &self,
-        targets: &[u64],
-        mut deadline: Pin<&mut D>,
-    ) -> bool {
-        for (shared, &target) in self.shared().zip(targets) {
-            let queue = &shared.queue;
-            loop {
-                let listener = queue.progress.listen();
-                if queue.is_settled(target) || queue.is_stopped() {
-                    break;
-                }
-                if let Either::Right(_) = select(listener, deadline.as_mut()).await {
-                    return false;
+    /// or was stopped; false if the deadline came first. (One boxed future for flush and
+    /// shutdown: the browser bundle holds its code once.)
+    fn wait_settled<'a>(
+        &'a self,
+        targets: &'a [u64],
+        mut deadline: Pin<&'a mut dyn Future<Output = ()>>,
+    ) -> Pin<Box<dyn Future<Output = bool> + 'a>> {
+        Box::pin(async move {
+            for (shared, &target) in self.shared().zip(targets) {
+                let queue = &shared.queue;
+                loop {
+                    let listener = queue.progress.listen();
+                    if queue.is_settled(target) || queue.is_stopped() {
+                        break;
+                    }
+                    if let Either::Right(_) = select(listener, deadline.as_mut()).await {
+                        return false;
+                    }
                 }
             }
-        }
-        self.shared()
-            .zip(targets)
-            .all(|(shared, &target)| shared.queue.is_settled(target))
+            self.shared()
+                .zip(targets)
+                .all(|(shared, &target)| shared.queue.is_settled(target))
+        })
     }
 
     /// The counters of the first destination.
@@ -371,16 +392,13 @@ impl<R: Runtime> Logger<R> {
     }
 
     /// Each destination's name, counters and state, in configuration order.
-    pub fn destination_stats(&self) -> Vec<DestinationStats> {
-        self.destinations
-            .iter()
-            .map(|d| DestinationStats {
-                name: d.name.clone(),
-                stats: d.shared.queue.stats(),
-                using_backup: d.shared.using_backup(),
-                last_error: d.shared.last_error(),
-            })
-            .collect()
+    pub fn destination_stats(&self) -> impl Iterator<Item = DestinationStats> + '_ {
+        self.destinations.iter().map(|d| DestinationStats {
+            name: d.name.clone(),
+            stats: d.shared.queue.stats(),
+            using_backup: d.shared.using_backup(),
+            last_error: d.shared.last_error(),
+        })
     }
 
     /// The id people see for this logger's stream: SHA-256 of the first private id, in hex.

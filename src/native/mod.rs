@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::core::config::{Compression, Config, Destination, Format, OnFull};
 use crate::core::ids::PrivateId;
-use crate::core::logger::{self, Durable, Runtime, Starting};
+use crate::core::logger::{self, Runtime, Starting};
 use crate::core::shipper::Shipper;
 use crate::core::stats::{DestinationStats, Stats};
 use crate::core::tap::Subscriber;
@@ -55,6 +55,7 @@ impl Runtime for Native {
     type Transport = HttpTransport;
     type Timer = TokioTimer;
     type Clock = SystemClock;
+    type Durable = spool::Spool;
 
     fn clock(&self) -> SystemClock {
         SystemClock
@@ -152,8 +153,8 @@ impl Runtime for Native {
         wait::Deadline::after(timeout)
     }
 
-    fn durable(&self) -> Option<&dyn Durable> {
-        self.spool.as_deref().map(|spool| spool as &dyn Durable)
+    fn durable(&self) -> Option<&spool::Spool> {
+        self.spool.as_deref()
     }
 
     fn stopped(&self) {
@@ -259,7 +260,7 @@ impl Logger {
 
     /// Each destination's name, counters and state, in configuration order.
     pub fn destination_stats(&self) -> Vec<DestinationStats> {
-        self.inner.core.destination_stats()
+        self.inner.core.destination_stats().collect()
     }
 
     /// The id people see for this logger's stream: SHA-256 of the private id.

@@ -135,6 +135,11 @@ fn error(message: impl AsRef<str>) -> JsValue {
     JsError::new(&format!("logship: {}", message.as_ref())).into()
 }
 
+/// What writes and flushes after shutdown throw.
+fn shut_down() -> JsValue {
+    error("the logger is shut down")
+}
+
 fn set(target: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(target, &key.into(), &value.into());
 }
@@ -159,8 +164,9 @@ impl Logger {
         #[wasm_bindgen(unchecked_param_type = "LoggerOptions")] options: JsValue,
     ) -> Result<Logger, JsValue> {
         let parsed = options::parse(&options)?;
+        // The browser runtime cannot fail to start (no threads, no files).
         let core = logger::Logger::start(Web::default(), &parsed.config, None)
-            .map_err(|e| error(e.to_string()))?;
+            .map_err(|_| error("could not start"))?;
         let inner = Rc::new(Inner {
             core,
             hooks: RefCell::default(),
@@ -209,7 +215,7 @@ impl Logger {
                 Err(Error::Timeout { undelivered }) => Err(error(format!(
                     "flush timed out with {undelivered} entries undelivered"
                 ))),
-                Err(err) => Err(error(err.to_string())),
+                Err(_) => Err(shut_down()),
             }
         })
     }
@@ -254,7 +260,6 @@ impl Logger {
         self.inner
             .core
             .destination_stats()
-            .into_iter()
             .map(|d| {
                 let out = stats_object(&d.stats);
                 set(&out, "name", d.name);
@@ -306,7 +311,7 @@ impl Inner {
         match self.core.write(bytes) {
             Ok(()) => Ok(true),
             Err(PushError::Full) => Ok(false),
-            Err(PushError::Closed) => Err(error(Error::ShutDown.to_string())),
+            Err(PushError::Closed) => Err(shut_down()),
         }
     }
 

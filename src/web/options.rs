@@ -70,26 +70,6 @@ impl Options<'_> {
         Some(out)
     }
 
-    /// One of a choice's names; `key` (snake_case, with its destination prefix) names it in the
-    /// error. (glue.js refuses other values first; this keeps the rule where the value is read.)
-    fn choice<T>(
-        &self,
-        js_key: &str,
-        key: &str,
-        from_name: fn(&str) -> Option<T>,
-    ) -> Result<Option<T>, JsValue> {
-        let Some(name) = self.string(js_key) else {
-            return Ok(None);
-        };
-        match from_name(&name) {
-            Some(value) => Ok(Some(value)),
-            None => Err(config_error(ConfigError {
-                key: key.to_owned(),
-                message: format!("unknown value {name:?}"),
-            })),
-        }
-    }
-
     fn private_id(&self, prefix: &str) -> Result<Option<PrivateId>, JsValue> {
         let Some(hex_id) = self.string("privateId") else {
             return Ok(None);
@@ -140,6 +120,15 @@ pub(super) fn parse(options: &JsValue) -> Result<Parsed, JsValue> {
     })
 }
 
+/// A choice's value that is none of its names, `prefix` + `key` (snake_case) naming it. (glue.js
+/// refuses such values first; this keeps the rule where the value is read.)
+fn unknown_choice(prefix: &str, key: &str, name: &str) -> JsValue {
+    config_error(ConfigError {
+        key: prefix.to_owned() + key,
+        message: "unknown value \"".to_owned() + name + "\"",
+    })
+}
+
 /// `flush_delay_ms` → `flushDelayMs`.
 fn camel(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
@@ -165,9 +154,17 @@ fn config_error(err: ConfigError) -> JsValue {
         None => (err.key.as_str(), ""),
     };
     let key = format!("{}{header}", camel(path));
-    let mut message = err.message;
-    for mentioned in SNAKE_KEYS {
-        message = message.replace(mentioned, &camel(mentioned));
+    // The keys the message mentions (the snake_case words), in camelCase too.
+    let mut message = String::with_capacity(err.message.len());
+    for (i, word) in err.message.split(' ').enumerate() {
+        if i > 0 {
+            message.push(' ');
+        }
+        let snake = word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        match snake && word.contains('_') {
+            true => message.push_str(&camel(word)),
+            false => message.push_str(word),
+        }
     }
     error(format!("invalid option `{key}`: {message}"))
 }

@@ -259,6 +259,8 @@ impl Runtime for Web {
     type Transport = WebTransport;
     type Timer = WebTimer;
     type Clock = WebClock;
+    /// Browsers have no durable stage (the page-exit drain keeps the last lines instead).
+    type Durable = std::convert::Infallible;
 
     fn clock(&self) -> WebClock {
         WebClock
