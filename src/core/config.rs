@@ -22,7 +22,10 @@ pub const MIN_SPOOL_MAX_BYTES: u64 = 16 * 1024;
 /// A configuration problem, naming the key it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The key, as JSON names it (`flush_delay_ms`, `destinations[1].base_url`,
+    /// `headers.X-Name`); empty when the problem is not one key's (malformed JSON).
     pub key: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -127,6 +130,8 @@ impl Config {
         Ok(config)
     }
 
+    /// Checks every key's value (and each destination's, over the top-level ones); the error
+    /// names the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_spool()?;
         if self.destinations.is_empty() {

@@ -39,6 +39,7 @@ pub struct DestinationStats {
     /// The upload address without the private id (a write credential):
     /// `{base_url}/c/{collection}`, or `{base_url}/v1/logs` for OTLP.
     pub name: String,
+    /// Its counters.
     pub stats: Stats,
     /// Whether uploads go to the destination's `backup_url` right now.
     pub using_backup: bool,

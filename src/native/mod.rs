@@ -341,6 +341,7 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// The next entry if one is waiting; never waits.
     pub fn try_recv(&self) -> Option<Arc<str>> {
         self.subscriber.try_recv()
     }
