@@ -332,12 +332,12 @@ impl<R: Runtime> Logger<R> {
             durable.kick();
         }
         let drained = self.wait_settled(&targets, deadline.as_mut()).await;
-        if let (true, Some(durable)) = (drained, durable) {
-            // Everything is in the stage now; upload what the deadline allows. What is left stays
-            // there (durable, not dropped) for the next logger on it.
+        if let Some(durable) = durable {
+            // Everything is in the stage now; upload what the deadline allows (if it has not
+            // passed yet). What is left stays there (durable, not dropped) for the next logger.
             let _ = durable.sync();
             let queue = &self.first().queue;
-            while durable.unsettled_batches() > 0 {
+            while drained && durable.unsettled_batches() > 0 {
                 let listener = queue.progress.listen();
                 if durable.unsettled_batches() == 0 {
                     break;
