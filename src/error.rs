@@ -5,23 +5,23 @@ use crate::core::queue::PushError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A configuration key has an invalid value (the error names the key).
+    /// A configuration key has a bad value; the error names it.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
-    /// The logger was shut down; it takes no more writes.
+    /// The logger was shut down: it takes no more writes or flushes.
     #[error("the logger is shut down")]
     ShutDown,
-    /// The write was refused and counted as dropped: the buffer is full and `on_full` is
-    /// `drop_newest`, or the entry is larger than the free buffer.
+    /// The entry did not fit in the buffer and was dropped (counted, and reported upstream).
     #[error("the buffer is full: the entry was dropped (on_full = drop_newest, or the entry is larger than the free buffer)")]
     QueueFull,
-    /// A flush or shutdown deadline passed before everything was delivered.
+    /// A flush or shutdown deadline passed first.
     #[error("the deadline passed with {undelivered} entries undelivered")]
     Timeout {
-        /// Entries neither uploaded, rejected nor dropped at the deadline.
+        /// Entries not yet delivered, rejected or dropped when it passed (at shutdown: left,
+        /// and counted as dropped).
         undelivered: u64,
     },
-    /// The background thread (or its runtime) could not be started.
+    /// The background thread (or what it needs) could not be started.
     #[error("could not start logship's background thread: {0}")]
     Runtime(String),
     /// The disk spool (`spool_dir`) cannot be opened, locked, written or synced.

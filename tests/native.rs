@@ -467,6 +467,31 @@ fn bad_configuration_is_refused_with_the_key_named_and_no_secret() {
     assert!(!format!("{config:?}").contains(&secret));
 }
 
+/// The C door reads its configuration with `Config::from_json`: an unknown choice is an error
+/// naming the key there, at the top level and in a destination, and nothing starts.
+#[test]
+fn an_unknown_choice_is_an_error_naming_the_key() {
+    for (json, key, value) in [
+        (r#""on_full":"drop_middle""#, "on_full", "drop_middle"),
+        (r#""compression":"brotli""#, "compression", "brotli"),
+        (r#""format":"protobuf""#, "format", "protobuf"),
+        (
+            r#""destinations":[{},{"on_full":"drop_middle"}]"#,
+            "destinations[1].on_full",
+            "drop_middle",
+        ),
+    ] {
+        let json = format!(r#"{{"base_url":"http://127.0.0.1:1","collection":"c",{json}}}"#);
+        let err = logship::Config::from_json(&json).unwrap_err();
+        assert_eq!(err.key, key, "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{key}: unknown variant `{value}`")),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn stderr_level_echoes_writes_at_or_below_it() {
     if std::env::var_os("LOGSHIP_STDERR_CHILD").is_some() {

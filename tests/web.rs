@@ -565,6 +565,19 @@ fn invalid_options_throw_errors_naming_the_option() {
         "invalid option `onFull`: must be \"drop_oldest\" or \"drop_newest\", not \"drop_all\"",
     );
     fails(
+        serde_json::json!({"baseUrl": "http://x", "collection": "a", "onFull": "drop_middle"}),
+        "invalid option `onFull`: must be \"drop_oldest\" or \"drop_newest\", not \"drop_middle\"",
+    );
+    fails(
+        serde_json::json!({"baseUrl": "http://x", "collection": "a", "compression": "brotli"}),
+        "invalid option `compression`: must be \"auto\" or \"zstd\" or \"gzip\" or \"none\", not \"brotli\"",
+    );
+    fails(
+        serde_json::json!({"baseUrl": "http://x", "collection": "a",
+            "destinations": [{}, {"format": "protobuf"}]}),
+        "invalid option `destinations[1].format`: must be \"logtail\" or \"otlp\"",
+    );
+    fails(
         serde_json::json!({"baseUrl": "http://x", "collection": "a", "bufferBytes": 1000}),
         "maxBatchBytes",
     );

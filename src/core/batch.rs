@@ -63,7 +63,7 @@ pub const DROPPED_NOTICE_PREFIX: &str = "logship: dropped ";
 
 /// The text of the entry that tells the server `count` entries were dropped (PROTOCOL.md §4).
 pub fn dropped_notice(count: u64) -> String {
-    format!("{DROPPED_NOTICE_PREFIX}{count} entries")
+    DropNotice { dropped: count }.to_string()
 }
 
 /// A logtail upload body (PROTOCOL.md §2): the entries, each ending in `\n`, as one JSON array.
@@ -98,6 +98,20 @@ struct Slot {
     is_record: bool,
 }
 
+/// logship's own entry saying that writes were lost (PROTOCOL.md §4): written as text in the
+/// stream, carried as a number by the batch that holds it ([`Batch::noticed_drops`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropNotice {
+    /// How many writes were lost since the last notice.
+    pub dropped: u64,
+}
+
+impl std::fmt::Display for DropNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{DROPPED_NOTICE_PREFIX}{} entries", self.dropped)
+    }
+}
+
 /// One upload body and what it holds.
 #[derive(Debug, Clone)]
 pub struct Batch {
@@ -106,6 +120,8 @@ pub struct Batch {
     body: Vec<u8>,
     slots: Vec<Slot>,
     format: BodyFormat,
+    /// Drops announced by the batch's [`DropNotice`] element (at most one, not a record).
+    noticed_drops: u64,
 }
 
 impl Batch {
@@ -119,7 +135,19 @@ impl Batch {
             body: format.opener().to_vec(),
             slots: Vec::new(),
             format,
+            noticed_drops: 0,
         }
+    }
+
+    /// Records that the element just pushed (not a record) is `notice`.
+    pub fn noticed(&mut self, notice: DropNotice) {
+        self.noticed_drops += notice.dropped;
+    }
+
+    /// How many dropped writes the batch's notice announces: when the batch is lost too, those
+    /// drops must be announced again.
+    pub fn noticed_drops(&self) -> u64 {
+        self.noticed_drops
     }
 
     pub fn format(&self) -> &BodyFormat {
@@ -182,6 +210,10 @@ impl Batch {
             let mut batch = Batch::with_format(ids.next_id(), self.format.clone());
             for slot in slots {
                 batch.push(&self.body[slot.range.clone()], slot.is_record);
+            }
+            // The notice goes with the half that holds it.
+            if slots.iter().any(|slot| !slot.is_record) {
+                batch.noticed_drops = self.noticed_drops;
             }
             batch
         };

@@ -1,5 +1,6 @@
-//! One configuration schema for every door (DESIGN.md "Configuration"): the JSON names, the
-//! defaults, and what makes a configuration invalid.
+//! One configuration schema for every door: the structs, names and defaults are generated from
+//! the key table (src/core/config_keys.rs, by build.rs; docs/CONFIGURATION.md lists them); this
+//! module adds what makes a configuration invalid and what a valid one means.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,178 +11,21 @@ use super::batch::BodyFormat;
 use super::encode::{EncodeOptions, TEXT_LIMIT, TEXT_LIMIT_LOW_MEMORY};
 use super::ids::PrivateId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnFull {
-    /// Drop the oldest queued entries to make room (the default).
-    #[default]
-    DropOldest,
-    /// Refuse the new write.
-    DropNewest,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Compression {
-    /// zstd on native, gzip in browsers.
-    #[default]
-    Auto,
-    Zstd,
-    Gzip,
-    None,
-}
-
-/// What an upload looks like on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Format {
-    /// `POST {base_url}/c/{collection}/{private_id}`, a JSON array of entries (PROTOCOL.md §2).
-    #[default]
-    Logtail,
-    /// `POST {base_url}/v1/logs`, OTLP/HTTP JSON (PROTOCOL.md §5).
-    Otlp,
-}
+include!(concat!(env!("OUT_DIR"), "/config.rs"));
 
 /// At most this many `destinations`: each holds its own `buffer_bytes` of memory.
 pub const MAX_DESTINATIONS: usize = 16;
 
-pub const DEFAULT_MAX_BATCH_BYTES: usize = 256 * 1024;
-pub const LOW_MEMORY_MAX_BATCH_BYTES: usize = 64 * 1024;
-pub const DEFAULT_BUFFER_BYTES: usize = 4 * 1024 * 1024;
-pub const LOW_MEMORY_BUFFER_BYTES: usize = 512 * 1024;
-pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// The smallest spool: a few segments of the smallest size.
 pub const MIN_SPOOL_MAX_BYTES: u64 = 16 * 1024;
-
-/// The configuration, as JSON (C and JS doors) or through `Logger::builder()` (Rust).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    pub base_url: String,
-    pub collection: String,
-    /// Generated when absent.
-    pub private_id: Option<PrivateId>,
-    /// How long the first write waits for company before an upload (0 = upload at once).
-    pub flush_delay_ms: u64,
-    /// Default 256 KiB, or 64 KiB with `low_memory`.
-    pub max_batch_bytes: Option<usize>,
-    /// Bounds every byte held; default 4 MiB, or 512 KiB with `low_memory`.
-    pub buffer_bytes: Option<usize>,
-    pub on_full: OnFull,
-    pub low_memory: bool,
-    pub compression: Compression,
-    pub skip_client_time: bool,
-    pub include_proc_id: bool,
-    pub include_proc_seq: bool,
-    /// Echo writes at or below this level to stderr; -1 = never.
-    pub stderr_level: i32,
-    pub headers: BTreeMap<String, String>,
-    pub retry_initial_ms: u64,
-    pub retry_max_ms: u64,
-    pub request_timeout_ms: u64,
-    pub format: Format,
-    /// Where uploads go after repeated failures at `base_url`, until it answers again.
-    pub backup_url: Option<String>,
-    /// While uploads go to `backup_url`, how often `base_url` is tried again.
-    pub failover_probe_ms: u64,
-    /// Several places to ship every entry to, each with its own queue, retries and stats. When
-    /// given, the top-level `base_url` is not a destination by itself: the top-level keys are
-    /// the defaults of every destination.
-    pub destinations: Vec<Destination>,
-    /// Native only: a directory for the durable disk spool (absent: memory only). Entries go
-    /// from the queue to append-only segment files there and are uploaded from them.
-    pub spool_dir: Option<String>,
-    /// Bounds the spool's files; past it the oldest segments are dropped (and counted).
-    pub spool_max_bytes: u64,
-    /// How often spooled entries are made durable (fsync): what a crash can lose at most.
-    pub spool_sync_ms: u64,
-}
-
-/// One entry of `destinations`. Every key left out takes the top-level value. The keys that
-/// shape entries (`skip_client_time`, `include_proc_*`, `low_memory`, `stderr_level`) are
-/// logger-wide: every destination receives the same entries.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Destination {
-    pub base_url: Option<String>,
-    pub collection: Option<String>,
-    pub private_id: Option<PrivateId>,
-    pub format: Option<Format>,
-    /// Replaces (not merges with) the top-level `headers`.
-    pub headers: Option<BTreeMap<String, String>>,
-    pub backup_url: Option<String>,
-    pub failover_probe_ms: Option<u64>,
-    pub compression: Option<Compression>,
-    pub flush_delay_ms: Option<u64>,
-    pub max_batch_bytes: Option<usize>,
-    pub buffer_bytes: Option<usize>,
-    pub on_full: Option<OnFull>,
-    pub retry_initial_ms: Option<u64>,
-    pub retry_max_ms: Option<u64>,
-    pub request_timeout_ms: Option<u64>,
-}
-
-impl Destination {
-    /// The configuration of this destination alone: its keys over `defaults`.
-    pub fn over(&self, defaults: &Config) -> Config {
-        let d = defaults.clone();
-        Config {
-            base_url: self.base_url.clone().unwrap_or(d.base_url),
-            collection: self.collection.clone().unwrap_or(d.collection),
-            private_id: self.private_id.clone().or(d.private_id),
-            format: self.format.unwrap_or(d.format),
-            headers: self.headers.clone().unwrap_or(d.headers),
-            backup_url: self.backup_url.clone().or(d.backup_url),
-            failover_probe_ms: self.failover_probe_ms.unwrap_or(d.failover_probe_ms),
-            compression: self.compression.unwrap_or(d.compression),
-            flush_delay_ms: self.flush_delay_ms.unwrap_or(d.flush_delay_ms),
-            max_batch_bytes: self.max_batch_bytes.or(d.max_batch_bytes),
-            buffer_bytes: self.buffer_bytes.or(d.buffer_bytes),
-            on_full: self.on_full.unwrap_or(d.on_full),
-            retry_initial_ms: self.retry_initial_ms.unwrap_or(d.retry_initial_ms),
-            retry_max_ms: self.retry_max_ms.unwrap_or(d.retry_max_ms),
-            request_timeout_ms: self.request_timeout_ms.unwrap_or(d.request_timeout_ms),
-            destinations: Vec::new(),
-            ..d
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            base_url: String::new(),
-            collection: String::new(),
-            private_id: None,
-            flush_delay_ms: 2000,
-            max_batch_bytes: None,
-            buffer_bytes: None,
-            on_full: OnFull::DropOldest,
-            low_memory: false,
-            compression: Compression::Auto,
-            skip_client_time: false,
-            include_proc_id: false,
-            include_proc_seq: false,
-            stderr_level: -1,
-            headers: BTreeMap::new(),
-            retry_initial_ms: 1000,
-            retry_max_ms: 60_000,
-            request_timeout_ms: 45_000,
-            format: Format::Logtail,
-            backup_url: None,
-            failover_probe_ms: 30_000,
-            destinations: Vec::new(),
-            spool_dir: None,
-            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
-            spool_sync_ms: 200,
-        }
-    }
-}
 
 /// A configuration problem, naming the key it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The key, as JSON names it (`flush_delay_ms`, `destinations[1].base_url`,
+    /// `headers.X-Name`); empty when the problem is not one key's (malformed JSON).
     pub key: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -297,6 +141,8 @@ impl Config {
         Ok(config)
     }
 
+    /// Checks every key's value (and each destination's, over the top-level ones); the error
+    /// names the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_spool()?;
         if self.destinations.is_empty() {
@@ -410,24 +256,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    pub fn max_batch_bytes(&self) -> usize {
-        let default = if self.low_memory {
-            LOW_MEMORY_MAX_BATCH_BYTES
-        } else {
-            DEFAULT_MAX_BATCH_BYTES
-        };
-        self.max_batch_bytes.unwrap_or(default)
-    }
-
-    pub fn buffer_bytes(&self) -> usize {
-        let default = if self.low_memory {
-            LOW_MEMORY_BUFFER_BYTES
-        } else {
-            DEFAULT_BUFFER_BYTES
-        };
-        self.buffer_bytes.unwrap_or(default)
     }
 
     /// The encoding options; `proc_id` is the logger's random id, used with `include_proc_id`.
@@ -609,6 +437,10 @@ mod tests {
                 .starts_with("format: unknown variant")
         );
         assert!(
+            error(r#"{"base_url":"http://x","collection":"a","compression":"brotli"}"#)
+                .starts_with("compression: unknown variant `brotli`")
+        );
+        assert!(
             error(r#"{"base_url":"http://x","collection":"a","backup_url":"x"}"#)
                 .starts_with("backup_url:")
         );
@@ -674,6 +506,93 @@ mod tests {
             vec!["{}"; MAX_DESTINATIONS + 1].join(",")
         );
         assert!(error(&many).starts_with("destinations:"));
+    }
+
+    /// The key table itself (build.rs reads it too); only some of it is checked here.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[allow(dead_code)]
+    mod key_table {
+        include!("config_keys.rs");
+    }
+
+    /// docs/CONFIGURATION.md is what build.rs generates from the key table.
+    #[test]
+    #[cfg(not(target_arch = "wasm32"))]
+    fn configuration_docs_are_generated_from_the_key_table() {
+        let generated = include_str!(concat!(env!("OUT_DIR"), "/CONFIGURATION.md"));
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIGURATION.md");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/CONFIGURATION.md is stale: run `LOGSHIP_UPDATE_DOCS=1 cargo build -p logship` and commit it"
+        );
+    }
+
+    /// The READMEs name every key their door takes (README.md in snake_case, the npm README's
+    /// option table in camelCase, and that table no other option), and the stats in order.
+    #[test]
+    #[cfg(not(target_arch = "wasm32"))]
+    fn the_readmes_list_the_keys_of_the_table() {
+        use key_table::{KEYS, STATS};
+        let read = |path: &str| {
+            std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let camel = |name: &str| {
+            let mut parts = name.split('_');
+            let mut out = parts.next().unwrap_or_default().to_owned();
+            for part in parts {
+                out.push_str(&part[..1].to_ascii_uppercase());
+                out.push_str(&part[1..]);
+            }
+            out
+        };
+        let readme = read("README.md");
+        for key in KEYS.iter().filter(|k| k.doors.rust || k.doors.c) {
+            assert!(
+                readme.contains(&format!("`{}`", key.name)),
+                "README.md does not list `{}`",
+                key.name
+            );
+        }
+        let npm = read("bindings/npm/README.md");
+        let table: Vec<&str> = npm
+            .lines()
+            .skip_while(|line| !line.starts_with("| option |"))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .collect();
+        let listed: Vec<String> = table
+            .iter()
+            .flat_map(|row| row.split('|').nth(1).unwrap_or_default().split(','))
+            .map(|name| name.trim().trim_matches('`').to_owned())
+            .collect();
+        let js: Vec<String> = KEYS
+            .iter()
+            .filter(|k| k.doors.js)
+            .map(|k| camel(k.name))
+            .collect();
+        for name in &js {
+            assert!(
+                listed.contains(name),
+                "bindings/npm/README.md's option table does not list `{name}`"
+            );
+        }
+        for name in &listed {
+            assert!(
+                js.contains(name),
+                "bindings/npm/README.md lists `{name}`, which is not a browser option"
+            );
+        }
+        let stats: Vec<&str> = STATS.iter().map(|s| s.name).collect();
+        assert!(
+            readme.contains(&stats.join(", ")),
+            "README.md: the stats are {stats:?}"
+        );
+        let js_stats: Vec<String> = stats.iter().map(|s| camel(s)).collect();
+        assert!(
+            npm.contains(&js_stats.join(", ")),
+            "bindings/npm/README.md: the stats are {js_stats:?}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 pub struct PrivateId([u8; 32]);
 
 impl PrivateId {
+    /// The id of these bytes (logship draws them from the system's random source).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         PrivateId(bytes)
     }

@@ -4,7 +4,9 @@ use memchr::memmem;
 
 const V1: &[u8] = b"[v1] ";
 const V2: &[u8] = b"[v2] ";
-const JSON_MARKER: &[u8] = b"[v\0JSON]";
+/// Written before a level digit and a JSON object: `[v\0JSON]1{…}` is a level-1 JSON entry
+/// (PROTOCOL.md §1.1). The facades write it; [`parse`] reads it.
+pub const JSON_MARKER: &[u8] = b"[v\0JSON]";
 
 /// Returns the level (0..=9) and the payload that remains once the prefix is handled.
 /// `scratch` holds the payload when `[v1] `/`[v2] ` occurrences had to be removed.

@@ -8,6 +8,7 @@ pub mod encode;
 pub mod failover;
 pub mod ids;
 pub mod level;
+pub mod logger;
 pub mod otlp;
 pub mod queue;
 pub mod retry;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::{select, Either};
 
-use super::batch::{Batch, BatchIds, BodyFormat};
+use super::batch::{Batch, BatchIds, BodyFormat, DropNotice};
 use super::config::{Compression, Config};
 use super::encode::{Encoder, EntryMeta};
 use super::failover::{Failover, Target};
@@ -18,15 +18,15 @@ use super::otlp::RecordWriter;
 use super::queue::{TakenRecord, KIND_ENCODED};
 use super::retry::{self, Backoff, Verdict};
 use super::stats::Counters;
-use super::traits::{Clock, Codec, Request, Response, Timer, Transport, TransportError};
+use super::traits::{
+    Clock, Codec, Request, Response, Timer, Transport, TransportError, ERROR_BODY_PREFIX,
+};
 use super::Shared;
 
 /// Bodies at or below this size are sent uncompressed.
 const COMPRESS_ABOVE: usize = 256;
 /// Compression is used only when it saves more than this many bytes.
 const COMPRESS_MIN_SAVING: usize = 64;
-/// How much of a rejecting response's body goes into the error report.
-const ERROR_BODY_PREFIX: usize = 1024;
 
 /// Where and how a shipper uploads.
 #[derive(Debug, Clone)]
@@ -458,10 +458,12 @@ impl Intake {
         let mut batch = Batch::with_format(id, self.shared.body_format.clone());
         let dropped = self.shared.queue.take_dropped_unreported();
         if dropped > 0 {
+            let notice = DropNotice { dropped };
             self.entry.clear();
             self.encoder
-                .encode_notice(&super::batch::dropped_notice(dropped), &mut self.entry);
+                .encode_notice(&notice.to_string(), &mut self.entry);
             self.push_entry(&mut batch, false, None);
+            batch.noticed(notice);
         }
         while batch.len() < max && self.shared.queue.has_records() {
             self.scratch.clear();

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use super::batch::{Batch, BodyFormat};
+use super::batch::{Batch, BodyFormat, DropNotice};
 
 /// The first bytes of every segment (and its format version).
 pub const SEGMENT_MAGIC: &[u8; 8] = b"LSPOOL01";
@@ -64,7 +64,7 @@ pub fn encode_batch(batch: &Batch, out: &mut Vec<u8>) {
     out.extend_from_slice(&(id.len() as u16).to_le_bytes());
     out.extend_from_slice(id);
     out.extend_from_slice(&batch.records().to_le_bytes());
-    out.extend_from_slice(&noticed_drops(batch).to_le_bytes());
+    out.extend_from_slice(&batch.noticed_drops().to_le_bytes());
     out.extend_from_slice(&(batch.entries() as u32).to_le_bytes());
     for (element, is_record) in batch.elements() {
         out.push(if is_record { ELEMENT_IS_RECORD } else { 0 });
@@ -75,27 +75,6 @@ pub fn encode_batch(batch: &Batch, out: &mut Vec<u8>) {
     let crc = crc32(&out[start + RECORD_HEADER_LEN..]);
     out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-}
-
-/// How many dropped writes the batch's notices (`logship: dropped N entries`) announce: when the
-/// batch is lost too, those drops must be announced again.
-pub fn noticed_drops(batch: &Batch) -> u64 {
-    const PREFIX: &[u8] = super::batch::DROPPED_NOTICE_PREFIX.as_bytes();
-    batch
-        .elements()
-        .filter(|(_, is_record)| !is_record)
-        .filter_map(|(element, _)| {
-            let at = memchr::memmem::find(element, PREFIX)? + PREFIX.len();
-            let digits = element[at..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .count();
-            std::str::from_utf8(&element[at..at + digits])
-                .ok()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
 }
 
 /// A record's payload that does not parse (its checksum matched, so this is a bug or a format
@@ -148,7 +127,7 @@ pub fn decode_batch(payload: &[u8], format: &BodyFormat) -> Result<Batch, Malfor
     let id_len = r.u16()? as usize;
     let id = std::str::from_utf8(r.take(id_len)?).map_err(|_| Malformed)?;
     let records = r.u64()?;
-    let _noticed = r.u64()?;
+    let noticed = r.u64()?;
     let count = r.u32()?;
     let mut batch = Batch::with_format(id.to_owned(), format.clone());
     for _ in 0..count {
@@ -156,6 +135,7 @@ pub fn decode_batch(payload: &[u8], format: &BodyFormat) -> Result<Batch, Malfor
         let len = r.u32()? as usize;
         batch.push(r.take(len)?, flags & ELEMENT_IS_RECORD != 0);
     }
+    batch.noticed(DropNotice { dropped: noticed });
     if !r.0.is_empty() || batch.records() != records {
         return Err(Malformed);
     }
@@ -183,7 +163,7 @@ pub struct ScannedBatch {
     pub offset: u64,
     pub len: u64,
     pub records: u64,
-    /// Drops announced by its notice ([`noticed_drops`]).
+    /// Drops announced by its notice ([`Batch::noticed_drops`]).
     pub noticed: u64,
 }
 
@@ -501,6 +481,7 @@ mod tests {
     fn batch(id: &str, entries: &[&str]) -> Batch {
         let mut batch = Batch::new(id.to_owned());
         batch.push(b"{\"text\":\"logship: dropped 1 entries\"}\n", false);
+        batch.noticed(DropNotice { dropped: 1 });
         for entry in entries {
             batch.push(entry.as_bytes(), true);
         }
@@ -535,6 +516,7 @@ mod tests {
         assert_eq!(back.id, original.id);
         assert_eq!(back.body(), original.body());
         assert_eq!((back.records(), back.entries()), (2, 3));
+        assert_eq!(back.noticed_drops(), 1);
     }
 
     #[test]

@@ -2,25 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// A snapshot of a logger's counters. Every non-empty write ends up counted in exactly one of
-/// `uploaded`, `dropped` or `rejected`, or is still queued.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Non-empty writes accepted or refused by `write` (refused ones are also in `dropped`).
-    pub written: u64,
-    /// Entries in batches the server acknowledged with 2xx.
-    pub uploaded: u64,
-    /// Entries lost for lack of buffer space, or still queued at shutdown.
-    pub dropped: u64,
-    /// Entries the server refused (413 for a single entry, other 4xx).
-    pub rejected: u64,
-    /// Upload attempts that were retried.
-    pub retries: u64,
-    /// Body bytes sent, compressed where compression was used, over all attempts.
-    pub bytes_on_wire: u64,
-    /// Bytes held right now: queued records plus the batch being uploaded.
-    pub queued_bytes: u64,
-}
+// `Stats`, generated from the table of stats fields (src/core/config_keys.rs).
+include!(concat!(env!("OUT_DIR"), "/stats.rs"));
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -56,6 +39,7 @@ pub struct DestinationStats {
     /// The upload address without the private id (a write credential):
     /// `{base_url}/c/{collection}`, or `{base_url}/v1/logs` for OTLP.
     pub name: String,
+    /// Its counters.
     pub stats: Stats,
     /// Whether uploads go to the destination's `backup_url` right now.
     pub using_backup: bool,

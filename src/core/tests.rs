@@ -716,3 +716,170 @@ fn otlp_batches_carry_log_records_split_on_413_and_keep_ids_on_retry() {
     let s = h.shared.queue.stats();
     assert_eq!((s.uploaded, s.retries), (4, 1));
 }
+
+/// The dropped-entries notice is written as text once and carried as a number: by the batch
+/// that holds it, and by the half of a 413 split that holds it.
+#[test]
+fn a_drop_notice_is_carried_as_a_number_by_its_batch() {
+    use super::batch::{Batch, BatchIds, DropNotice};
+    let notice = DropNotice { dropped: 7 };
+    assert_eq!(notice.to_string(), "logship: dropped 7 entries");
+    let mut batch = Batch::new("b-1".into());
+    batch.push(b"{\"text\":\"notice\"}\n", false);
+    batch.noticed(notice);
+    for entry in ["{\"a\":1}\n", "{\"b\":2}\n", "{\"c\":3}\n"] {
+        batch.push(entry.as_bytes(), true);
+    }
+    assert_eq!(batch.noticed_drops(), 7);
+    let (left, right) = batch.split(&mut BatchIds::new(1)).unwrap();
+    assert_eq!((left.noticed_drops(), right.noticed_drops()), (7, 0));
+}
+
+thread_local! {
+    /// What the fake runtime's `report` received (it has no `self`).
+    static REPORTS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The core's one logger on the fake transport, timer and clock: shippers on the test's pool.
+struct FakeRuntime {
+    fake: Fake,
+    spawner: futures::executor::LocalSpawner,
+    echoes: Rc<RefCell<Vec<String>>>,
+    stops: Rc<Cell<u32>>,
+}
+
+impl super::logger::Runtime for FakeRuntime {
+    type Transport = Fake;
+    type Timer = Fake;
+    type Clock = Fake;
+    type Durable = std::convert::Infallible;
+
+    fn clock(&self) -> Fake {
+        self.fake.clone()
+    }
+
+    fn timer(&self) -> Fake {
+        self.fake.clone()
+    }
+
+    fn report(message: &str) {
+        REPORTS.with(|reports| reports.borrow_mut().push(message.to_owned()));
+    }
+
+    fn echo(&self, text: &[u8]) {
+        let text = String::from_utf8_lossy(text).into_owned();
+        self.echoes.borrow_mut().push(text);
+    }
+
+    fn transport(
+        &mut self,
+        _: &Config,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<Fake, crate::error::Error> {
+        Ok(self.fake.clone())
+    }
+
+    fn spawn(
+        &mut self,
+        destinations: Vec<super::logger::Starting<Self>>,
+    ) -> Result<(), crate::error::Error> {
+        for destination in destinations {
+            self.spawner.spawn_local(destination.shipper.run()).unwrap();
+        }
+        Ok(())
+    }
+
+    fn deadline(&self, timeout: Duration) -> impl Future<Output = ()> {
+        self.fake.sleep(timeout)
+    }
+
+    fn stopped(&self) {
+        self.stops.set(self.stops.get() + 1);
+    }
+}
+
+/// One logger, two destinations (the second one down): every write goes to both and is echoed
+/// up to `stderr_level`; flush waits for both until its deadline; shutdown drains until its
+/// deadline, stops once, and later calls return the first result.
+#[test]
+fn the_one_logger_fans_out_flushes_and_shuts_down_once() {
+    use super::logger::Logger;
+    use crate::error::Error;
+
+    let id = "ab".repeat(32);
+    let config = Config::from_json(&format!(
+        r#"{{"collection":"core.test","private_id":"{id}","skip_client_time":true,
+            "compression":"none","stderr_level":1,"retry_initial_ms":100,"retry_max_ms":100,
+            "destinations":[{{"base_url":"http://one.test"}},{{"base_url":"http://two.test"}}]}}"#
+    ))
+    .unwrap();
+    let mut h = Harness::new("");
+    let echoes = Rc::new(RefCell::new(Vec::new()));
+    let stops = Rc::new(Cell::new(0));
+    let runtime = FakeRuntime {
+        fake: h.fake.clone(),
+        spawner: h.pool.spawner(),
+        echoes: echoes.clone(),
+        stops: stops.clone(),
+    };
+    h.fake
+        .0
+        .down
+        .borrow_mut()
+        .push(format!("http://two.test/c/core.test/{id}"));
+    let log = Rc::new(Logger::start(runtime, &config, None).unwrap());
+    assert_eq!(
+        log.public_id(),
+        super::ids::PrivateId::parse(&id).unwrap().public_id()
+    );
+    log.write(b"hello").unwrap();
+    log.write(b"[v2] verbose").unwrap();
+    assert_eq!(*echoes.borrow(), ["hello"]);
+
+    // Spawns a wait of the logger's on the pool; its result lands in the returned cell.
+    let outcome = Rc::new(RefCell::new(None));
+    let spawn_wait = |h: &mut Harness, shutdown: bool| {
+        let (log, outcome) = (log.clone(), outcome.clone());
+        let wait = async move {
+            let result = match shutdown {
+                false => log.flush(Some(ms(1000))).await,
+                true => log.shutdown(ms(1000)).await,
+            };
+            *outcome.borrow_mut() = Some(result);
+        };
+        h.pool.spawner().spawn_local(wait).unwrap();
+    };
+    spawn_wait(&mut h, false);
+    h.advance(ms(999));
+    assert_eq!(*outcome.borrow(), None, "the flush waits for its deadline");
+    h.advance(ms(1));
+    assert_eq!(
+        outcome.borrow_mut().take(),
+        Some(Err(Error::Timeout { undelivered: 2 }))
+    );
+    let stats: Vec<_> = log.destination_stats().collect();
+    assert_eq!(stats[0].name, "http://one.test/c/core.test");
+    assert_eq!((stats[0].stats.written, stats[0].stats.uploaded), (2, 2));
+    assert_eq!((stats[1].stats.written, stats[1].stats.uploaded), (2, 0));
+    assert!(stats[1].stats.retries > 0);
+    assert_eq!(log.stats(), stats[0].stats);
+
+    spawn_wait(&mut h, true);
+    h.advance(ms(1000));
+    let first = outcome.borrow_mut().take();
+    assert_eq!(first, Some(Err(Error::Timeout { undelivered: 2 })));
+    assert_eq!(log.write(b"late"), Err(PushError::Closed));
+    spawn_wait(&mut h, true);
+    h.advance(ms(1));
+    assert_eq!(
+        outcome.borrow_mut().take(),
+        first,
+        "the first result, again"
+    );
+    assert_eq!(stops.get(), 1, "stopped once");
+    spawn_wait(&mut h, false);
+    h.advance(ms(1));
+    assert_eq!(outcome.borrow_mut().take(), Some(Err(Error::ShutDown)));
+    assert_eq!(log.destination_stats().nth(1).unwrap().stats.dropped, 2);
+}

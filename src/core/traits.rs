@@ -31,11 +31,14 @@ pub struct Request<'a> {
     pub headers: &'a [(String, String)],
 }
 
+/// How much of an error response's body a transport keeps: the report quotes at most this.
+pub const ERROR_BODY_PREFIX: usize = 1024;
+
 #[derive(Debug, Clone, Default)]
 pub struct Response {
     pub status: u16,
     pub retry_after: Option<String>,
-    /// At most the first KiB of the response body, for the error report.
+    /// At most the first [`ERROR_BODY_PREFIX`] bytes of the response body, for the error report.
     pub body_prefix: Vec<u8>,
 }
 

@@ -19,9 +19,8 @@ use std::fmt;
 use memchr::memmem;
 
 use crate::core::encode::{append_decimal, append_escaped};
+use crate::core::level::JSON_MARKER;
 use crate::Logger;
-
-const JSON_MARKER: &[u8] = b"[v\0JSON]";
 
 /// The scratch of one thread: the entry being built, and (for tracing) its event's fields.
 #[derive(Default)]

@@ -1,8 +1,13 @@
-//! The native runtime: one background thread per logger running the core shipper on a
-//! current-thread tokio runtime. The caller's thread only copies bytes into the queue.
+//! The native door: the Rust API ([`Logger`], [`Builder`], [`Subscription`]) over the core's one
+//! logger ([`core::logger`](crate::core::logger)). This module only adapts: it supplies the
+//! runtime — reqwest transports, tokio timers and the system clock, every shipper on one
+//! background thread (a current-thread tokio runtime), the disk spool when `spool_dir` is set,
+//! stderr for reports and echoes — and blocks the caller's thread where the core's flush and
+//! shutdown wait (`wait.rs`). The caller's thread only copies bytes into the queue.
 
 mod spool;
 mod transport;
+mod wait;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write as _};
@@ -12,12 +17,11 @@ use std::time::{Duration, Instant};
 
 use crate::core::config::{Compression, Config, Destination, Format, OnFull};
 use crate::core::ids::PrivateId;
-use crate::core::level;
-use crate::core::shipper::{Shipper, ShipperSettings};
+use crate::core::logger::{self, Runtime, Starting};
+use crate::core::shipper::Shipper;
 use crate::core::stats::{DestinationStats, Stats};
 use crate::core::tap::Subscriber;
-use crate::core::traits::Clock;
-use crate::core::{ErrorReporter, MetricsSource, Shared};
+use crate::core::{MetricsSource, Shared};
 use crate::error::Error;
 use event_listener::Listener as _;
 use transport::{HttpTransport, SystemClock, TokioTimer};
@@ -38,142 +42,88 @@ pub(crate) fn on_shipper_thread() -> bool {
     SHIPPER_THREAD.with(std::cell::Cell::get)
 }
 
-/// A logger. Cheap to clone; every clone writes to the same queue. `write` never waits for the
-/// network. Call [`Logger::shutdown`] to drain before exit; dropping the last handle drains for up
-/// to one second.
-#[derive(Clone)]
-pub struct Logger {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    /// The first destination's state: its shipper feeds the tap, its counters are `stats()`.
-    shared: Arc<Shared>,
-    /// Every destination after the first (`destinations`), each with its own queue and shipper.
-    others: Vec<Arc<Shared>>,
-    /// Each destination's name (its address without the private id), the first one first.
-    names: Vec<String>,
-    public_id: String,
-    stderr_level: i32,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    /// The disk spool (`spool_dir`), which then stands between the queue and the shipper.
+/// What the native target supplies to the core's logger.
+struct Native {
+    /// The disk spool (`spool_dir`), which then stands between the queue and the shipper, and
+    /// what opening it found (reported once the first destination exists).
     spool: Option<Arc<spool::Spool>>,
-    /// The result of the first shutdown, returned again by later calls.
-    shutdown: Mutex<Option<Result<(), Error>>>,
+    recovery: Option<spool::Recovery>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-fn random<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    // Without an OS random source the ids are still unique enough per process; never fail a logger for it.
-    if getrandom::getrandom(&mut bytes).is_err() {
-        let nanos = SystemClock.unix_nanos().to_le_bytes();
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = nanos[i % 8] ^ (i as u8).wrapping_mul(31) ^ std::process::id() as u8;
+impl Runtime for Native {
+    type Transport = HttpTransport;
+    type Timer = TokioTimer;
+    type Clock = SystemClock;
+    type Durable = spool::Spool;
+
+    fn clock(&self) -> SystemClock {
+        SystemClock
+    }
+
+    fn timer(&self) -> TokioTimer {
+        TokioTimer
+    }
+
+    fn report(message: &str) {
+        eprintln!("logship: {message}");
+    }
+
+    fn echo(&self, text: &[u8]) {
+        let mut err = io::stderr().lock();
+        let _ = err.write_all(text);
+        if !text.ends_with(b"\n") {
+            let _ = err.write_all(b"\n");
         }
     }
-    bytes
-}
 
-impl Logger {
-    pub fn builder() -> Builder {
-        Builder::default()
+    fn transport(&mut self, _: &Config, _: &str, _: Option<&str>) -> Result<HttpTransport, Error> {
+        HttpTransport::new().map_err(Error::Runtime)
     }
 
-    /// Starts a logger from a validated configuration.
-    pub fn from_config(config: Config) -> Result<Logger, Error> {
-        Self::start(config, None)
+    /// With a spool, the id stored there: a restarted process resumes the same stream.
+    fn private_id(&mut self, generated: PrivateId) -> Result<PrivateId, Error> {
+        match &self.spool {
+            Some(spool) => spool.stored_private_id(generated).map_err(Error::Spool),
+            None => Ok(generated),
+        }
     }
 
-    /// One queue and one shipper per destination; every shipper runs on the one background
-    /// thread, concurrently, so a slow or dead destination waits alone.
-    fn start(config: Config, metrics: Option<MetricsSource>) -> Result<Logger, Error> {
-        config.validate()?;
-        let destinations = config.destination_configs();
-        let several = destinations.len() > 1;
-        let proc_id = u32::from_le_bytes(random());
-        let (mut states, mut names, mut shippers) = (Vec::new(), Vec::new(), Vec::new());
-        let mut public_id = String::new();
-        // Opened first: a spool held by another logger fails the build before anything starts.
-        let opened_spool = match &config.spool_dir {
-            Some(dir) => Some(
-                spool::Spool::open(
-                    std::path::Path::new(dir),
-                    config.spool_max_bytes,
-                    Duration::from_millis(config.spool_sync_ms),
-                )
-                .map(|(opened, recovery)| (Arc::new(opened), recovery))
-                .map_err(Error::Spool)?,
-            ),
-            None => None,
-        };
-        let mut spool_writer = None;
-        for (i, destination) in destinations.iter().enumerate() {
-            let private_id = match (&destination.private_id, &opened_spool) {
-                (Some(configured), _) => configured.clone(),
-                (None, Some((opened, _))) => opened
-                    .stored_private_id(PrivateId::from_bytes(random()))
-                    .map_err(Error::Spool)?,
-                (None, None) => PrivateId::from_bytes(random()),
-            };
-            let name = destination.display_url();
-            let reporter: ErrorReporter = match several {
-                true => {
-                    let name = name.clone();
-                    Arc::new(move |message: &str| eprintln!("logship: {name}: {message}"))
+    /// Every shipper (and the spool writer) on one background thread, concurrently, so that a
+    /// slow or dead destination waits alone.
+    fn spawn(&mut self, destinations: Vec<Starting<Self>>) -> Result<(), Error> {
+        let mut shippers = Vec::with_capacity(destinations.len());
+        let mut writer = None;
+        for (i, destination) in destinations.into_iter().enumerate() {
+            let mut shipper = destination.shipper;
+            if let (0, Some(opened)) = (i, &self.spool) {
+                let settled = opened.clone();
+                shipper = shipper.with_spool(move |id| settled.settled(id));
+                let shared = destination.shared;
+                if let Some(recovery) = self.recovery.take() {
+                    if recovery.skipped_bytes > 0 {
+                        shared.report_error(
+                            "spool damage",
+                            format!(
+                                "spool: skipped {} damaged bytes (torn or corrupt tails) in {} segments",
+                                recovery.skipped_bytes, recovery.damaged_segments
+                            ),
+                        );
+                    }
+                    shared
+                        .queue
+                        .count_dropped(recovery.dropped_records, recovery.renoticed);
                 }
-                false => Arc::new(|message: &str| eprintln!("logship: {message}")),
-            };
-            let shared = match i {
-                0 => Shared::new(destination, proc_id, metrics.clone(), reporter),
-                _ => Shared::new_without_tap(destination, proc_id, metrics.clone(), reporter),
-            };
-            let url = destination.upload_url(&private_id);
-            let settings =
-                ShipperSettings::from_config(destination, url, u64::from_le_bytes(random()));
-            let transport = HttpTransport::new().map_err(Error::Runtime)?;
-            let mut shipper =
-                Shipper::new(shared.clone(), transport, TokioTimer, SystemClock, settings);
-            if let Some(backup_url) = destination.backup_upload_url(&private_id) {
-                let probe_interval = Duration::from_millis(destination.failover_probe_ms);
-                shipper = shipper.with_backup(backup_url, probe_interval);
-            }
-            if i == 0 {
-                public_id = private_id.public_id();
-            }
-            if let (0, Some((opened, recovery))) = (i, &opened_spool) {
-                let opened = opened.clone();
-                shipper = shipper.with_spool(move |id| opened.settled(id));
-                if recovery.skipped_bytes > 0 {
-                    shared.report_error(
-                        "spool damage",
-                        format!(
-                            "spool: skipped {} damaged bytes (torn or corrupt tails) in {} segments",
-                            recovery.skipped_bytes, recovery.damaged_segments
-                        ),
-                    );
-                }
-                shared
-                    .queue
-                    .count_dropped(recovery.dropped_records, recovery.renoticed);
-            }
-            if i == 0 && opened_spool.is_some() {
-                spool_writer = Some((
-                    shared.clone(),
+                writer = Some(spool::run_writer(
+                    opened.clone(),
+                    shared,
                     shipper.handoff(),
-                    destination.max_batch_bytes(),
+                    destination.config.max_batch_bytes(),
+                    destination.seed,
                 ));
             }
-            states.push(shared);
-            names.push(name);
             shippers.push(shipper);
         }
-        let spool = opened_spool.map(|(opened, _)| opened);
-        let writer = spool
-            .clone()
-            .zip(spool_writer)
-            .map(|(spool, (shared, handoff, max))| {
-                spool::run_writer(spool, shared, handoff, max, u64::from_le_bytes(random()))
-            });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -192,18 +142,79 @@ impl Logger {
                 ));
             })
             .map_err(|e| Error::Runtime(e.to_string()))?;
-        let shared = states.remove(0);
+        *self
+            .thread
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = Some(thread);
+        Ok(())
+    }
+
+    fn deadline(&self, timeout: Duration) -> impl std::future::Future<Output = ()> {
+        wait::Deadline::after(timeout)
+    }
+
+    fn durable(&self) -> Option<&spool::Spool> {
+        self.spool.as_deref()
+    }
+
+    fn stopped(&self) {
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A logger. Cheap to clone; every clone writes to the same queue. `write` never waits for the
+/// network. Call [`Logger::shutdown`] to drain before exit; dropping the last handle drains for up
+/// to one second.
+#[derive(Clone)]
+pub struct Logger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    core: logger::Logger<Native>,
+}
+
+impl Logger {
+    /// A builder with every key at its default.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Starts a logger from a validated configuration.
+    pub fn from_config(config: Config) -> Result<Logger, Error> {
+        Self::start(config, None)
+    }
+
+    fn start(config: Config, metrics: Option<MetricsSource>) -> Result<Logger, Error> {
+        config.validate()?;
+        // Opened first: a spool held by another logger fails the build before anything starts.
+        let (spool, recovery) = match &config.spool_dir {
+            Some(dir) => {
+                let (opened, recovery) = spool::Spool::open(
+                    std::path::Path::new(dir),
+                    config.spool_max_bytes,
+                    Duration::from_millis(config.spool_sync_ms),
+                )
+                .map_err(Error::Spool)?;
+                (Some(Arc::new(opened)), Some(recovery))
+            }
+            None => (None, None),
+        };
+        let native = Native {
+            spool,
+            recovery,
+            thread: Mutex::new(None),
+        };
+        let core = logger::Logger::start(native, &config, metrics)?;
         Ok(Logger {
-            inner: Arc::new(Inner {
-                shared,
-                others: states,
-                names,
-                public_id,
-                stderr_level: config.stderr_level,
-                thread: Mutex::new(Some(thread)),
-                spool,
-                shutdown: Mutex::new(None),
-            }),
+            inner: Arc::new(Inner { core }),
         })
     }
 
@@ -213,16 +224,7 @@ impl Logger {
     /// With several destinations, every one gets its copy (each counts its own losses), and the
     /// error says that at least one refused it.
     pub fn write(&self, bytes: &[u8]) -> Result<(), Error> {
-        if self.inner.stderr_level >= 0 {
-            echo_to_stderr(bytes, self.inner.stderr_level);
-        }
-        let now = SystemClock.unix_nanos();
-        let mut result = self.inner.shared.write(bytes, now);
-        for other in &self.inner.others {
-            let pushed = other.write(bytes, now);
-            result = result.and(pushed);
-        }
-        Ok(result?)
+        Ok(self.inner.core.write(bytes)?)
     }
 
     /// Uploads everything written so far without waiting for the flush delay, and waits up to
@@ -232,171 +234,59 @@ impl Logger {
     /// With a disk spool (`spool_dir`), returns once everything written before it is durable in
     /// the spool (written and synced), not necessarily uploaded.
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
-        if self.inner.shared.queue.is_stopped() {
-            return Err(Error::ShutDown);
-        }
-        if let Some(spool) = &self.inner.spool {
-            let target = self.inner.shared.queue.request_flush();
-            spool.kick();
-            self.inner
-                .wait_settled(&[target], Instant::now() + timeout)?;
-            return spool
-                .sync()
-                .map_err(|e| Error::Spool(format!("cannot sync the spool: {e}")));
-        }
-        let targets: Vec<u64> = self
-            .inner
-            .destinations()
-            .map(|shared| shared.queue.request_flush())
-            .collect();
-        self.inner.wait_settled(&targets, Instant::now() + timeout)
+        wait::block_on(self.inner.core.flush(Some(timeout)))
     }
 
     /// Refuses further writes, drains up to `timeout`, stops the background thread. Idempotent:
     /// later calls return the first call's result. `Err(Timeout { undelivered })` says how many
     /// entries were left (and counted as dropped).
     pub fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
-        self.inner.shutdown(timeout)
+        wait::block_on(self.inner.core.shutdown(timeout))
     }
 
     /// A live view of every entry from now on, after a replay of up to the last 16 KiB.
     pub fn subscribe(&self) -> Subscription {
+        let shared = self.inner.core.first().clone();
         Subscription {
-            subscriber: self.inner.shared.subscribe(),
-            shared: self.inner.shared.clone(),
+            subscriber: shared.subscribe(),
+            shared,
         }
     }
 
     /// The counters of the (first) destination; see [`Logger::destination_stats`] for each one.
     pub fn stats(&self) -> Stats {
-        self.inner.shared.queue.stats()
+        self.inner.core.stats()
     }
 
     /// Each destination's name, counters and state, in configuration order.
     pub fn destination_stats(&self) -> Vec<DestinationStats> {
-        self.inner
-            .destinations()
-            .zip(&self.inner.names)
-            .map(|(shared, name)| DestinationStats {
-                name: name.clone(),
-                stats: shared.queue.stats(),
-                using_backup: shared.using_backup(),
-                last_error: shared.last_error(),
-            })
-            .collect()
+        self.inner.core.destination_stats().collect()
     }
 
     /// The id people see for this logger's stream: SHA-256 of the private id.
     pub fn public_id(&self) -> &str {
-        &self.inner.public_id
+        self.inner.core.public_id()
     }
 
     /// The last problem reported by the uploader (a rejected batch, for example). With several
     /// destinations: the first one's, else another's, prefixed with its name.
     pub fn last_error(&self) -> Option<String> {
-        self.inner.shared.last_error().or_else(|| {
-            let mut others = self.inner.others.iter().zip(&self.inner.names[1..]);
-            others.find_map(|(shared, name)| Some(format!("{name}: {}", shared.last_error()?)))
-        })
+        self.inner.core.last_error()
     }
 }
 
 impl std::fmt::Debug for Logger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Logger")
-            .field("public_id", &self.inner.public_id)
+            .field("public_id", &self.public_id())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
 }
 
-impl Inner {
-    /// Every destination's state, the first one first.
-    fn destinations(&self) -> impl Iterator<Item = &Arc<Shared>> {
-        std::iter::once(&self.shared).chain(&self.others)
-    }
-
-    /// Waits until each destination settled everything before its target (one per destination).
-    fn wait_settled(&self, targets: &[u64], deadline: Instant) -> Result<(), Error> {
-        let mut timed_out = false;
-        for (shared, &target) in self.destinations().zip(targets) {
-            let queue = &shared.queue;
-            loop {
-                let listener = queue.progress.listen();
-                if queue.is_settled(target) {
-                    break;
-                }
-                if listener.wait_deadline(deadline).is_none() && !queue.is_settled(target) {
-                    timed_out = true;
-                    break;
-                }
-            }
-        }
-        match timed_out {
-            false => Ok(()),
-            true => Err(Error::Timeout {
-                undelivered: self.destinations().map(|s| s.queue.unsettled()).sum(),
-            }),
-        }
-    }
-
-    fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
-        let mut outcome = self.shutdown.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(result) = &*outcome {
-            return result.clone();
-        }
-        let deadline = Instant::now() + timeout;
-        let targets: Vec<u64> = self.destinations().map(|s| s.queue.close()).collect();
-        if let Some(spool) = &self.spool {
-            spool.kick();
-        }
-        let drained = self.wait_settled(&targets, deadline);
-        if let Some(spool) = &self.spool {
-            // Everything is in the spool now; upload what the deadline allows. What is left stays
-            // there (durable, not dropped) for the next logger on this spool_dir.
-            let _ = spool.sync();
-            let queue = &self.shared.queue;
-            while spool.unsettled_batches() > 0 {
-                let listener = queue.progress.listen();
-                if spool.unsettled_batches() == 0 || listener.wait_deadline(deadline).is_none() {
-                    break;
-                }
-            }
-        }
-        let left: u64 = self.destinations().map(|s| s.queue.stop()).sum();
-        if let Some(thread) = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            let _ = thread.join();
-        }
-        self.shared.tap.close();
-        let result = match drained {
-            Ok(()) if left == 0 => Ok(()),
-            _ => Err(Error::Timeout { undelivered: left }),
-        };
-        *outcome = Some(result.clone());
-        result
-    }
-}
-
 impl Drop for Inner {
     fn drop(&mut self) {
-        let _ = self.shutdown(DROP_DRAIN);
-    }
-}
-
-fn echo_to_stderr(bytes: &[u8], max_level: i32) {
-    let mut scratch = Vec::new();
-    let (level, payload) = level::parse(bytes, &mut scratch);
-    if i32::from(level) <= max_level && !payload.is_empty() {
-        let mut err = io::stderr().lock();
-        let _ = err.write_all(payload);
-        if !payload.ends_with(b"\n") {
-            let _ = err.write_all(b"\n");
-        }
+        let _ = wait::block_on(self.core.shutdown(DROP_DRAIN));
     }
 }
 
@@ -451,6 +341,7 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// The next entry if one is waiting; never waits.
     pub fn try_recv(&self) -> Option<Arc<str>> {
         self.subscriber.try_recv()
     }
@@ -482,7 +373,7 @@ impl Drop for Subscription {
     }
 }
 
-/// Builds a [`Logger`]; each method is named after its configuration key (DESIGN.md).
+/// Builds a [`Logger`]; each method is named after its configuration key (docs/CONFIGURATION.md).
 #[derive(Default)]
 pub struct Builder {
     config: Config,
@@ -490,49 +381,13 @@ pub struct Builder {
     metrics: Option<MetricsSource>,
 }
 
-macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {$(
-        $(#[$doc])*
-        pub fn $name(mut self, value: $ty) -> Self {
-            self.config.$name = value.into();
-            self
-        }
-    )*};
-}
+// One setter per configuration key, generated from the key table (src/core/config_keys.rs).
+include!(concat!(env!("OUT_DIR"), "/builder.rs"));
 
 impl Builder {
-    setters! {
-        base_url: &str,
-        collection: &str,
-        flush_delay_ms: u64,
-        max_batch_bytes: usize,
-        buffer_bytes: usize,
-        on_full: OnFull,
-        low_memory: bool,
-        compression: Compression,
-        skip_client_time: bool,
-        include_proc_id: bool,
-        include_proc_seq: bool,
-        stderr_level: i32,
-        headers: BTreeMap<String, String>,
-        retry_initial_ms: u64,
-        retry_max_ms: u64,
-        request_timeout_ms: u64,
-        format: Format,
-        failover_probe_ms: u64,
-        spool_max_bytes: u64,
-        spool_sync_ms: u64,
-    }
-
     /// A directory for the durable disk spool (created 0700 when missing; one logger at a time).
     pub fn spool_dir(mut self, dir: impl AsRef<std::path::Path>) -> Self {
         self.config.spool_dir = Some(dir.as_ref().to_string_lossy().into_owned());
-        self
-    }
-
-    /// Where uploads go after repeated failures at `base_url`, until it answers again.
-    pub fn backup_url(mut self, base_url: &str) -> Self {
-        self.config.backup_url = Some(base_url.to_owned());
         self
     }
 
@@ -562,6 +417,7 @@ impl Builder {
         self
     }
 
+    /// Validates the configuration and starts the logger.
     pub fn build(mut self) -> Result<Logger, Error> {
         if let Some(hex_id) = &self.private_id {
             let id = PrivateId::parse(hex_id).map_err(|message| crate::ConfigError {

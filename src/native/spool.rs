@@ -25,9 +25,10 @@ use futures::future::{select, Either};
 
 use crate::core::batch::{Batch, BatchIds};
 use crate::core::ids::PrivateId;
+use crate::core::logger::Durable;
 use crate::core::shipper::{Handoff, Intake};
 use crate::core::spool::{
-    decode_batch, encode_batch, noticed_drops, read_record, scan_segment, SpoolIndex, SEGMENT_MAGIC,
+    decode_batch, encode_batch, read_record, scan_segment, SpoolIndex, SEGMENT_MAGIC,
 };
 use crate::core::Shared;
 
@@ -205,21 +206,6 @@ impl Spool {
         self.files.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wakes the writer (a flush or shutdown wants the queue spooled now).
-    pub(crate) fn kick(&self) {
-        self.kick.notify(usize::MAX);
-    }
-
-    /// Makes everything appended so far durable.
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        self.lock().sync()
-    }
-
-    /// Batches not yet delivered or rejected.
-    pub(crate) fn unsettled_batches(&self) -> usize {
-        self.lock().index.unsettled_batches()
-    }
-
     /// The shipper delivered or rejected batch `id`: deletes the segments that are now done.
     pub(crate) fn settled(&self, id: &str) {
         let deletable = self.lock().index.settle(id);
@@ -255,7 +241,7 @@ impl Spool {
             }
             if eviction.too_large {
                 dropped += batch.records();
-                renoticed += noticed_drops(batch);
+                renoticed += batch.noticed_drops();
                 return Ok(());
             }
             let offset = files.index.current_bytes();
@@ -265,7 +251,7 @@ impl Spool {
                 files.current = None;
                 return Err(err);
             }
-            let (records, noticed) = (batch.records(), noticed_drops(batch));
+            let (records, noticed) = (batch.records(), batch.noticed_drops());
             files
                 .index
                 .append(batch.id.clone(), offset, len, records, noticed);
@@ -282,7 +268,7 @@ impl Spool {
                 ),
             );
             dropped += batch.records();
-            renoticed += noticed_drops(batch);
+            renoticed += batch.noticed_drops();
         }
         (dropped, renoticed)
     }
@@ -320,6 +306,23 @@ impl Spool {
                 }
             }
         }
+    }
+}
+
+impl Durable for Spool {
+    /// Wakes the writer (a flush or shutdown wants the queue spooled now).
+    fn kick(&self) {
+        self.kick.notify(usize::MAX);
+    }
+
+    /// Makes everything appended so far durable.
+    fn sync(&self) -> io::Result<()> {
+        self.lock().sync()
+    }
+
+    /// Batches not yet delivered or rejected.
+    fn unsettled_batches(&self) -> usize {
+        self.lock().index.unsettled_batches()
     }
 }
 

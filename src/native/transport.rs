@@ -5,9 +5,9 @@ use std::future::Future;
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::core::traits::{Clock, Codec, Request, Response, Timer, Transport, TransportError};
-
-const ERROR_BODY_PREFIX: usize = 1024;
+use crate::core::traits::{
+    Clock, Codec, Request, Response, Timer, Transport, TransportError, ERROR_BODY_PREFIX,
+};
 /// Response bodies up to this size are read to their end so that the connection is reused; a
 /// larger one is dropped (and its connection closed) rather than downloaded.
 const DRAINED_RESPONSE_BYTES: usize = 64 * 1024;

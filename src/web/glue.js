@@ -39,22 +39,23 @@ export function now() {
 
 // --- network --------------------------------------------------------------------------------------
 
-// Browsers allow 64 KiB of keepalive request bodies in flight per page.
-const KEEPALIVE_BUDGET = 65536;
 const hasKeepalive = typeof Request === "function" && "keepalive" in Request.prototype;
 let keepaliveInFlight = 0;
 
-/** Bytes of keepalive budget logship can still use (0 where fetch keepalive is not supported). */
-export function keepaliveRoom() {
-  return hasKeepalive ? Math.max(0, KEEPALIVE_BUDGET - keepaliveInFlight) : 0;
+/**
+ * Bytes of the browser's keepalive `budget` (Rust's KEEPALIVE_BUDGET) logship can still use (0
+ * where fetch keepalive is not supported).
+ */
+export function keepaliveRoom(budget) {
+  return hasKeepalive ? Math.max(0, budget - keepaliveInFlight) : 0;
 }
 
 /**
  * POSTs one upload. The request is a keepalive one (it survives the page) when its body fits in
  * `keepaliveLimit` together with the keepalive bodies already in flight. Resolves with
- * [status, Retry-After or null, the first KiB of an error response's body or null].
+ * [status, Retry-After or null, the first `errorPrefix` bytes of an error response's body or null].
  */
-export function send(url, body, extraHeaders, batchId, encoding, origLength, keepaliveLimit) {
+export function send(url, body, extraHeaders, batchId, encoding, origLength, keepaliveLimit, errorPrefix) {
   const copy = body.slice(); // `body` is a view of wasm memory
   const headers = new Headers(extraHeaders);
   headers.set("Content-Type", "application/json");
@@ -85,7 +86,7 @@ export function send(url, body, extraHeaders, batchId, encoding, origLength, kee
         body = await response.arrayBuffer();
       } catch {}
       done();
-      const prefix = response.status >= 400 && body ? new Uint8Array(body.slice(0, 1024)) : null;
+      const prefix = response.status >= 400 && body ? new Uint8Array(body.slice(0, errorPrefix)) : null;
       return [response.status, response.headers.get("Retry-After"), prefix];
     },
     (err) => {
@@ -274,37 +275,6 @@ export function stringify(value) {
   return json;
 }
 
-// What each option of `new Logger(options)` may be: DESIGN.md's configuration in camelCase.
-const OPTIONS = {
-  baseUrl: "string",
-  collection: "string",
-  privateId: "string",
-  format: ["logtail", "otlp"],
-  flushDelayMs: "count",
-  maxBatchBytes: "count",
-  bufferBytes: "count",
-  onFull: ["drop_oldest", "drop_newest"],
-  lowMemory: "boolean",
-  compression: ["auto", "zstd", "gzip", "none"],
-  skipClientTime: "boolean",
-  includeProcId: "boolean",
-  includeProcSeq: "boolean",
-  stderrLevel: "integer",
-  headers: "headers",
-  retryInitialMs: "count",
-  retryMaxMs: "count",
-  requestTimeoutMs: "count",
-  backupUrl: "string",
-  failoverProbeMs: "count",
-  destinations: "destinations",
-  captureConsole: "boolean",
-  captureErrors: "boolean",
-};
-// The keys a destination may set; the others are logger-wide.
-const DESTINATION = [
-  "baseUrl", "collection", "privateId", "format", "headers", "backupUrl", "failoverProbeMs", "compression",
-  "flushDelayMs", "maxBatchBytes", "bufferBytes", "onFull", "retryInitialMs", "retryMaxMs", "requestTimeoutMs",
-];
 const WHAT = {
   string: "must be a string",
   boolean: "must be true or false",
@@ -337,24 +307,31 @@ function valid(kind, v) {
 
 /**
  * Checks the types of `new Logger(options)` (the values themselves are checked by the core):
- * throws a TypeError naming the option. `undefined` and `null` mean "not given".
+ * throws a TypeError naming the option. `undefined` and `null` mean "not given". `kinds` is the
+ * JSON Rust passes, generated from the key table: { options: {name: kind}, destination: [names],
+ * nativeOnly: [names] }.
  */
-export function checkOptions(options, prefix = "", keys = Object.keys(OPTIONS)) {
+export function checkOptions(options, kinds) {
+  check(options, JSON.parse(kinds), "", null);
+}
+
+function check(options, kinds, prefix, only) {
   if (!isObject(options)) {
     throw new TypeError("logship: new Logger(options) needs an options object, e.g. { baseUrl, collection }");
   }
+  const keys = only || Object.keys(kinds.options);
   for (const [key, value] of Object.entries(options)) {
     if (value == null) continue;
     const name = prefix + key;
-    if (/^spool/.test(key) || /^spool_/.test(key)) {
+    const camel = key.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+    if (kinds.nativeOnly.includes(camel)) {
       throw new TypeError(`logship: \`${name}\` is native only: browsers have no durable spool (the page-exit flush keeps the last lines)`);
     }
     if (!keys.includes(key)) {
-      const camel = key.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
       const hint = camel !== key && keys.includes(camel) ? ` (options are camelCase: \`${camel}\`)` : "";
       throw new TypeError(`logship: unknown option \`${name}\`${hint}`);
     }
-    const kind = OPTIONS[key];
+    const kind = kinds.options[key];
     if (!valid(kind, value)) {
       const what = Array.isArray(kind) ? `must be ${kind.map((k) => `"${k}"`).join(" or ")}` : WHAT[kind];
       let shown;
@@ -365,7 +342,7 @@ export function checkOptions(options, prefix = "", keys = Object.keys(OPTIONS)) 
       }
       throw new TypeError(`logship: invalid option \`${name}\`: ${what}, not ${shown.slice(0, 60)}`);
     }
-    if (kind === "destinations") value.forEach((d, i) => checkOptions(d, `${name}[${i}].`, DESTINATION));
+    if (kind === "destinations") value.forEach((d, i) => check(d, kinds, `${name}[${i}].`, kinds.destination));
   }
 }
 

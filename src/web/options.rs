@@ -1,7 +1,8 @@
-//! `new Logger(options)`: DESIGN.md's configuration in camelCase, into the core's [`Config`].
+//! `new Logger(options)`: the configuration keys in camelCase, into the core's [`Config`].
 //!
-//! The JS glue checks each option's type (naming the option, in camelCase); this module copies
-//! the values into a `Config`, and the core validates it ([`Config::validate`]), its errors named
+//! The JS glue checks each option's type (naming the option, in camelCase) against the kinds
+//! generated from the key table; the generated readers (`web_options.rs` in OUT_DIR) copy the
+//! values into a `Config`, and the core validates it ([`Config::validate`]), its errors named
 //! back in camelCase. (Not `Config::from_json`: serde's deserializer for the configuration would
 //! add some 20 KB, gzipped, to the browser bundle.)
 
@@ -12,12 +13,14 @@ use wasm_bindgen::prelude::*;
 
 use super::error;
 use crate::core::config::{Compression, Config, ConfigError, Destination, Format, OnFull};
+
+include!(concat!(env!("OUT_DIR"), "/web_options.rs"));
 use crate::core::ids::PrivateId;
 
 #[wasm_bindgen(module = "/src/web/glue.js")]
 extern "C" {
     #[wasm_bindgen(catch, js_name = checkOptions)]
-    fn check_options(options: &JsValue) -> Result<(), JsValue>;
+    fn check_options(options: &JsValue, kinds: &str) -> Result<(), JsValue>;
     fn option(options: &JsValue, key: &str) -> JsValue;
 }
 
@@ -49,8 +52,13 @@ impl Options<'_> {
         self.get(key)?.as_bool()
     }
 
-    fn headers(&self) -> Option<BTreeMap<String, String>> {
-        let headers = self.get("headers")?;
+    fn level(&self, key: &str) -> Option<i32> {
+        let level = self.get(key)?.as_f64()?;
+        Some(level.clamp(i32::MIN as f64, i32::MAX as f64) as i32)
+    }
+
+    fn headers(&self, key: &str) -> Option<BTreeMap<String, String>> {
+        let headers = self.get(key)?;
         let mut out = BTreeMap::new();
         // Inserted one by one: collecting into a BTreeMap would link a sort.
         for pair in Object::entries(headers.unchecked_ref()).iter() {
@@ -60,29 +68,6 @@ impl Options<'_> {
             }
         }
         Some(out)
-    }
-
-    fn on_full(&self) -> Option<OnFull> {
-        Some(match self.string("onFull")?.as_str() {
-            "drop_newest" => OnFull::DropNewest,
-            _ => OnFull::DropOldest,
-        })
-    }
-
-    fn compression(&self) -> Option<Compression> {
-        Some(match self.string("compression")?.as_str() {
-            "gzip" => Compression::Gzip,
-            "zstd" => Compression::Zstd,
-            "none" => Compression::None,
-            _ => Compression::Auto,
-        })
-    }
-
-    fn format(&self) -> Option<Format> {
-        Some(match self.string("format")?.as_str() {
-            "otlp" => Format::Otlp,
-            _ => Format::Logtail,
-        })
     }
 
     fn private_id(&self, prefix: &str) -> Result<Option<PrivateId>, JsValue> {
@@ -101,61 +86,19 @@ impl Options<'_> {
 /// What `new Logger(options)` asked for.
 pub(super) struct Parsed {
     pub config: Config,
-    pub capture_console: bool,
-    pub capture_errors: bool,
+    pub browser: BrowserOptions,
 }
 
 /// Reads and validates the options; the error is a JS `Error` naming the option.
 pub(super) fn parse(options: &JsValue) -> Result<Parsed, JsValue> {
-    check_options(options)?;
+    check_options(options, OPTION_KINDS)?;
     let o = Options(options);
     let mut c = Config::default();
-    if let Some(v) = o.string("baseUrl") {
-        c.base_url = v;
-    }
-    if let Some(v) = o.string("collection") {
-        c.collection = v;
-    }
-    c.private_id = o.private_id("")?;
-    c.format = o.format().unwrap_or(c.format);
-    c.flush_delay_ms = o.count("flushDelayMs").unwrap_or(c.flush_delay_ms);
-    c.max_batch_bytes = o.size("maxBatchBytes");
-    c.buffer_bytes = o.size("bufferBytes");
-    c.on_full = o.on_full().unwrap_or(c.on_full);
-    c.low_memory = o.boolean("lowMemory").unwrap_or(c.low_memory);
-    c.compression = o.compression().unwrap_or(c.compression);
-    c.skip_client_time = o.boolean("skipClientTime").unwrap_or(false);
-    c.include_proc_id = o.boolean("includeProcId").unwrap_or(false);
-    c.include_proc_seq = o.boolean("includeProcSeq").unwrap_or(false);
-    if let Some(level) = o.get("stderrLevel").and_then(|v| v.as_f64()) {
-        c.stderr_level = level.clamp(i32::MIN as f64, i32::MAX as f64) as i32;
-    }
-    c.headers = o.headers().unwrap_or_default();
-    c.retry_initial_ms = o.count("retryInitialMs").unwrap_or(c.retry_initial_ms);
-    c.retry_max_ms = o.count("retryMaxMs").unwrap_or(c.retry_max_ms);
-    c.request_timeout_ms = o.count("requestTimeoutMs").unwrap_or(c.request_timeout_ms);
-    c.backup_url = o.string("backupUrl");
-    c.failover_probe_ms = o.count("failoverProbeMs").unwrap_or(c.failover_probe_ms);
+    read_config(&o, &mut c)?;
     if let Some(list) = o.get("destinations") {
         for (i, d) in Array::from(&list).iter().enumerate() {
-            let d = Options(&d);
-            c.destinations.push(Destination {
-                base_url: d.string("baseUrl"),
-                collection: d.string("collection"),
-                private_id: d.private_id(&format!("destinations[{i}]."))?,
-                format: d.format(),
-                headers: d.headers(),
-                backup_url: d.string("backupUrl"),
-                failover_probe_ms: d.count("failoverProbeMs"),
-                compression: d.compression(),
-                flush_delay_ms: d.count("flushDelayMs"),
-                max_batch_bytes: d.size("maxBatchBytes"),
-                buffer_bytes: d.size("bufferBytes"),
-                on_full: d.on_full(),
-                retry_initial_ms: d.count("retryInitialMs"),
-                retry_max_ms: d.count("retryMaxMs"),
-                request_timeout_ms: d.count("requestTimeoutMs"),
-            });
+            let destination = read_destination(&Options(&d), &format!("destinations[{i}]."))?;
+            c.destinations.push(destination);
         }
     }
     c.validate().map_err(config_error)?;
@@ -173,8 +116,16 @@ pub(super) fn parse(options: &JsValue) -> Result<Parsed, JsValue> {
     }
     Ok(Parsed {
         config: c,
-        capture_console: o.boolean("captureConsole").unwrap_or(false),
-        capture_errors: o.boolean("captureErrors").unwrap_or(false),
+        browser: read_browser_options(&o),
+    })
+}
+
+/// A choice's value that is none of its names, `prefix` + `key` (snake_case) naming it. (glue.js
+/// refuses such values first; this keeps the rule where the value is read.)
+fn unknown_choice(prefix: &str, key: &str, name: &str) -> JsValue {
+    config_error(ConfigError {
+        key: prefix.to_owned() + key,
+        message: "unknown value \"".to_owned() + name + "\"",
     })
 }
 
@@ -195,9 +146,6 @@ fn camel(key: &str) -> String {
     out
 }
 
-/// The configuration keys the core's messages mention by name.
-const MENTIONED_KEYS: &[&str] = &["max_batch_bytes", "retry_max_ms", "backup_url"];
-
 /// A core configuration error, its key and the keys it mentions in camelCase. A header name
 /// after `headers.` stays as it is.
 fn config_error(err: ConfigError) -> JsValue {
@@ -206,9 +154,17 @@ fn config_error(err: ConfigError) -> JsValue {
         None => (err.key.as_str(), ""),
     };
     let key = format!("{}{header}", camel(path));
-    let mut message = err.message;
-    for mentioned in MENTIONED_KEYS {
-        message = message.replace(mentioned, &camel(mentioned));
+    // The keys the message mentions (the snake_case words), in camelCase too.
+    let mut message = String::with_capacity(err.message.len());
+    for (i, word) in err.message.split(' ').enumerate() {
+        if i > 0 {
+            message.push(' ');
+        }
+        let snake = word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        match snake && word.contains('_') {
+            true => message.push_str(&camel(word)),
+            false => message.push_str(word),
+        }
     }
     error(format!("invalid option `{key}`: {message}"))
 }

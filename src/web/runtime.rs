@@ -1,5 +1,6 @@
-//! The browser runtime: the core's Transport (fetch), Timer (setTimeout) and Clock
-//! (performance.timeOrigin + performance.now()), over the plumbing in `glue.js`.
+//! The browser runtime: what the core's logger asks of a target — Transport (fetch), Timer
+//! (setTimeout), Clock (performance.timeOrigin + performance.now()), the console for reports and
+//! echoes, shippers on `spawn_local` with a page-exit drain each — over the plumbing in `glue.js`.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -9,15 +10,21 @@ use std::time::Duration;
 use event_listener::Event;
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
 
-use crate::core::traits::{Clock, Codec, Request, Response, Timer, Transport, TransportError};
+use super::exit::ExitDrain;
+use crate::core::config::Config;
+use crate::core::logger::{Runtime, Starting};
+use crate::core::traits::{
+    Clock, Codec, Request, Response, Timer, Transport, TransportError, ERROR_BODY_PREFIX,
+};
+use crate::error::Error;
 
 #[wasm_bindgen(module = "/src/web/glue.js")]
 extern "C" {
     pub(super) fn now() -> f64;
     #[wasm_bindgen(js_name = keepaliveRoom)]
-    pub(super) fn keepalive_room() -> f64;
+    fn keepalive_room_of(budget: f64) -> f64;
     #[wasm_bindgen(catch)]
     pub(super) fn send(
         url: &str,
@@ -27,6 +34,7 @@ extern "C" {
         encoding: &str,
         orig_length: f64,
         keepalive_limit: f64,
+        error_prefix: f64,
     ) -> Result<Promise, JsValue>;
     pub(super) fn beacon(url: &str, body: &[u8]) -> bool;
     #[wasm_bindgen(js_name = hasGzip)]
@@ -35,11 +43,17 @@ extern "C" {
     fn gzip(body: &[u8]) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = isOnline)]
     pub(super) fn is_online() -> bool;
-    pub(super) fn report(message: &str);
+    fn report(message: &str);
+    fn echo(text: &str);
 }
 
 /// Browsers allow this many bytes of keepalive bodies in flight per page.
 pub(super) const KEEPALIVE_BUDGET: usize = 64 * 1024;
+/// Bytes of the keepalive budget logship can still use (0 where fetch keepalive is not supported).
+pub(super) fn keepalive_room() -> f64 {
+    keepalive_room_of(KEEPALIVE_BUDGET as f64)
+}
+
 /// Regular uploads are keepalive ones (so that an upload under way survives the page) while they
 /// leave at least half of the budget to the page-exit drain.
 const REGULAR_KEEPALIVE_LIMIT: usize = KEEPALIVE_BUDGET / 2;
@@ -93,6 +107,7 @@ impl Net {
             "",
             0.0,
             keepalive_limit as f64,
+            ERROR_BODY_PREFIX as f64,
         )
         .ok()
     }
@@ -162,6 +177,7 @@ impl Transport for WebTransport {
                 request.content_encoding.unwrap_or(""),
                 request.orig_content_length.unwrap_or(0) as f64,
                 REGULAR_KEEPALIVE_LIMIT as f64,
+                ERROR_BODY_PREFIX as f64,
             )
             .map_err(|err| failed(js_message(&err))),
         };
@@ -228,5 +244,75 @@ impl Clock for WebClock {
     /// finer digits would be noise.
     fn unix_nanos(&self) -> i64 {
         (now() * 1e3).round() as i64 * 1000
+    }
+}
+
+/// What the browser supplies to the core's logger: per destination, the network state its
+/// transport and its page-exit drain share, and the drain itself.
+#[derive(Default)]
+pub(super) struct Web {
+    pub nets: Vec<Rc<Net>>,
+    pub exits: Vec<RefCell<ExitDrain>>,
+}
+
+impl Runtime for Web {
+    type Transport = WebTransport;
+    type Timer = WebTimer;
+    type Clock = WebClock;
+    /// Browsers have no durable stage (the page-exit drain keeps the last lines instead).
+    type Durable = std::convert::Infallible;
+
+    fn clock(&self) -> WebClock {
+        WebClock
+    }
+
+    fn timer(&self) -> WebTimer {
+        WebTimer
+    }
+
+    fn report(message: &str) {
+        report(message);
+    }
+
+    fn echo(&self, text: &[u8]) {
+        echo(&String::from_utf8_lossy(text));
+    }
+
+    fn transport(
+        &mut self,
+        destination: &Config,
+        url: &str,
+        backup_url: Option<&str>,
+    ) -> Result<WebTransport, Error> {
+        let headers = js_sys::Object::new();
+        for (name, value) in &destination.headers {
+            let _ = js_sys::Reflect::set(&headers, &name.into(), &value.into());
+        }
+        let net = Net::new(
+            url.to_owned(),
+            backup_url.map(str::to_owned),
+            headers.into(),
+        );
+        self.nets.push(net.clone());
+        Ok(WebTransport { net })
+    }
+
+    fn spawn(&mut self, destinations: Vec<Starting<Self>>) -> Result<(), Error> {
+        for (destination, net) in destinations.into_iter().zip(&self.nets) {
+            let exit = ExitDrain::new(
+                destination.shared,
+                destination.shipper.handoff(),
+                net.clone(),
+                destination.seed,
+                destination.config.max_batch_bytes(),
+            );
+            self.exits.push(RefCell::new(exit));
+            spawn_local(destination.shipper.run());
+        }
+        Ok(())
+    }
+
+    fn deadline(&self, timeout: Duration) -> impl Future<Output = ()> {
+        sleep(timeout)
     }
 }
