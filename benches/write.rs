@@ -4,13 +4,16 @@
 //!     OUTAGE_SECS=10 cargo bench --bench write
 //!     cargo bench --bench write --features log,tracing -- fanout   # destinations and facades only
 //!
-//! Prints: ns per `write` (median, p99; 1 and 2 threads), heap allocations per write in steady
-//! state, end-to-end lines/s to the collector on loopback, bytes on the wire per line, and RSS
-//! through an outage against `buffer_bytes`.
+//! Prints: ns per `write` (median, p99; 1 and 2 threads) next to a plain `Mutex<Vec<u8>>` copy
+//! measured in the same run, heap allocations per write in steady state, requests per second,
+//! shipper CPU per line and shipper wake-ups at steady rates (1k to 100k lines/s), what a burst
+//! keeps, end-to-end lines/s to a discarding sink and to the collector on loopback, bytes on the
+//! wire per line, and RSS through an outage against `buffer_bytes`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use logship::Logger;
@@ -18,7 +21,10 @@ use logship_collector::{Collector, Options};
 
 mod common;
 
-use common::{discard_server, fixed_length, loghub_lines, percentile, rss_kib, time_calls};
+use common::{
+    counting_discard_server, discard_server, fixed_length, loghub_lines, percentile, rss_kib,
+    thread_cpu_ns, thread_sleeps, threads_named, time_calls,
+};
 
 /// Counts allocations made by the current thread.
 struct CountingAllocator;
@@ -50,6 +56,159 @@ fn time_writes(log: &Logger, lines: &[Vec<u8>], count: usize) -> Vec<u64> {
     time_calls(count, |i| log.write(&lines[i % lines.len()]).unwrap())
 }
 
+/// The floor a caller's path is compared with: a copy into a `Vec` behind a `Mutex`, timed like
+/// a write (the vector is emptied whenever it would grow).
+struct MutexCopy(Mutex<Vec<u8>>);
+
+impl MutexCopy {
+    fn new() -> Self {
+        MutexCopy(Mutex::new(Vec::with_capacity(1 << 20)))
+    }
+
+    fn write(&self, line: &[u8]) {
+        let mut buf = self.0.lock().unwrap();
+        if buf.len() + line.len() > buf.capacity() {
+            buf.clear();
+        }
+        buf.extend_from_slice(line);
+    }
+}
+
+/// Median and p99 of sorted samples, as printed.
+fn median_p99(t: &[u64]) -> String {
+    format!(
+        "median {} ns, p99 {} ns",
+        percentile(t, 0.5),
+        percentile(t, 0.99)
+    )
+}
+
+/// Calls `call(i)` `rate` times a second for `secs` (in 1 ms steps) and times each call.
+fn paced(rate: usize, secs: f64, mut call: impl FnMut(usize)) -> Vec<u64> {
+    let per_ms = rate.div_ceil(1000);
+    let steps = (secs * 1000.0) as usize;
+    let start = Instant::now();
+    let mut samples = Vec::with_capacity(per_ms * steps);
+    for step in 0..steps {
+        samples.extend(time_calls(per_ms, |i| call(step * per_ms + i)));
+        let next = start + Duration::from_secs_f64((step + 1) as f64 * per_ms as f64 / rate as f64);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    samples.sort_unstable();
+    samples
+}
+
+/// A logger with default settings (but `extra`) to `url`, and the id of its shipper thread.
+fn watched_logger(
+    url: &str,
+    extra: impl FnOnce(logship::Builder) -> logship::Builder,
+) -> (Logger, u32) {
+    let before = threads_named("logship");
+    let log = extra(Logger::builder().base_url(url).collection("rates"))
+        .build()
+        .unwrap();
+    let tid = threads_named("logship")
+        .into_iter()
+        .find(|t| !before.contains(t))
+        .expect("the logger's thread is named logship");
+    (log, tid)
+}
+
+/// Section: requests per second and the shipper's CPU per line at steady rates, against full speed.
+fn steady_rates(lines: &[Vec<u8>], lines100: &[Vec<u8>]) {
+    let (url, requests) = counting_discard_server();
+    let n = 500_000;
+    let (log, tid) = watched_logger(&url, |b| b.buffer_bytes(256 << 20));
+    let (cpu0, req0) = (thread_cpu_ns(tid), requests.load(Ordering::Relaxed));
+    for i in 0..n {
+        log.write(&lines[i % lines.len()]).unwrap();
+    }
+    log.flush(Duration::from_secs(300)).unwrap();
+    let full_cpu = (thread_cpu_ns(tid) - cpu0) as f64 / n as f64;
+    println!(
+        "full speed, {n} real lines: shipper CPU {:.0} ns/line, {} requests ({:.0} lines each)",
+        full_cpu,
+        requests.load(Ordering::Relaxed) - req0,
+        n as f64 / (requests.load(Ordering::Relaxed) - req0) as f64
+    );
+    log.shutdown(Duration::from_secs(10)).unwrap();
+    let secs = 3.0;
+    for rate in [1_000, 5_000, 20_000, 100_000] {
+        let (log, tid) = watched_logger(&url, |b| b);
+        let (cpu0, req0, sleeps0) = (
+            thread_cpu_ns(tid),
+            requests.load(Ordering::Relaxed),
+            thread_sleeps(tid),
+        );
+        let t = paced(rate, secs, |i| log.write(&lines[i % lines.len()]).unwrap());
+        let sent = requests.load(Ordering::Relaxed) - req0;
+        let sleeps = thread_sleeps(tid) - sleeps0;
+        log.flush(Duration::from_secs(60)).unwrap();
+        let cpu = (thread_cpu_ns(tid) - cpu0) as f64 / t.len() as f64;
+        let stats = log.stats();
+        println!(
+            "steady {rate:>6} lines/s for {secs} s: {:.1} requests/s, shipper CPU {:.0} ns/line ({:.2}x full speed), shipper wake-ups {:.2} per 1,000 writes, write {}, dropped {}",
+            sent as f64 / secs,
+            cpu,
+            cpu / full_cpu,
+            sleeps as f64 * 1000.0 / t.len() as f64,
+            median_p99(&t),
+            stats.dropped
+        );
+        log.shutdown(Duration::from_secs(10)).unwrap();
+    }
+    let baseline = MutexCopy::new();
+    let t = paced(20_000, 1.0, |i| {
+        baseline.write(&lines100[i % lines100.len()])
+    });
+    let (log, _) = watched_logger(&url, |b| b);
+    let w = paced(20_000, 1.0, |i| {
+        log.write(&lines100[i % lines100.len()]).unwrap()
+    });
+    println!(
+        "steady 20,000 lines/s, 100-byte lines: write {} (Mutex<Vec<u8>> copy in the same run: {}; ratio of medians {:.2})",
+        median_p99(&w),
+        median_p99(&t),
+        percentile(&w, 0.5) as f64 / percentile(&t, 0.5).max(1) as f64
+    );
+    log.shutdown(Duration::from_secs(10)).unwrap();
+}
+
+/// Section: what a burst of writes at full speed from one thread keeps, with the default
+/// settings and with `low_memory`; every loss counted.
+fn bursts(lines: &[Vec<u8>]) {
+    let (url, _) = counting_discard_server();
+    let n = 500_000;
+    for low_memory in [false, true] {
+        let (log, _) = watched_logger(&url, |b| b.low_memory(low_memory));
+        let start = Instant::now();
+        for i in 0..n {
+            let _ = log.write(&lines[i % lines.len()]);
+        }
+        let took = start.elapsed();
+        log.flush(Duration::from_secs(60)).unwrap();
+        let s = log.stats();
+        assert_eq!(
+            s.written,
+            s.uploaded + s.dropped,
+            "every loss is counted: {s:?}"
+        );
+        println!(
+            "burst of {n} real lines in {:.0} ms, {}: kept {:.1}% ({} uploaded, {} dropped)",
+            took.as_secs_f64() * 1e3,
+            if low_memory {
+                "low_memory"
+            } else {
+                "default settings"
+            },
+            s.uploaded as f64 * 100.0 / n as f64,
+            s.uploaded,
+            s.dropped
+        );
+        log.shutdown(Duration::from_secs(10)).unwrap();
+    }
+}
+
 fn quiet_logger(c: &Collector) -> Logger {
     // A long flush delay and a big buffer: the write path, not the network, is measured.
     Logger::builder()
@@ -79,7 +238,14 @@ fn main() {
         lines.len()
     );
 
-    // 1. ns per write, one thread, 100-byte lines.
+    // 1. ns per write, one thread, 100-byte lines, next to a mutex-and-copy.
+    let baseline = MutexCopy::new();
+    time_calls(200_000, |i| baseline.write(&lines100[i % lines100.len()]));
+    let t = time_calls(1_000_000, |i| baseline.write(&lines100[i % lines100.len()]));
+    println!(
+        "Mutex<Vec<u8>> copy, 1 thread, 100-byte lines: {}",
+        median_p99(&t)
+    );
     let log = quiet_logger(&c);
     time_writes(&log, &lines100, 200_000); // warm up: the ring's pages, caches
     let t = time_writes(&log, &lines100, 1_000_000);
@@ -124,12 +290,29 @@ fn main() {
         .flat_map(|h| h.join().unwrap())
         .collect();
     t.sort_unstable();
-    println!(
-        "write, 2 threads, 100-byte lines: median {} ns, p99 {} ns",
-        percentile(&t, 0.5),
-        percentile(&t, 0.99)
-    );
+    println!("write, 2 threads, 100-byte lines: {}", median_p99(&t));
     drop(log);
+    let baseline = Arc::new(MutexCopy::new());
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let (baseline, lines) = (baseline.clone(), lines100.clone());
+            std::thread::spawn(move || {
+                time_calls(500_000, |i| baseline.write(&lines[i % lines.len()]))
+            })
+        })
+        .collect();
+    let mut t: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    t.sort_unstable();
+    println!(
+        "Mutex<Vec<u8>> copy, 2 threads, 100-byte lines: {}",
+        median_p99(&t)
+    );
+
+    steady_rates(&lines, &lines100);
+    bursts(&lines);
 
     // 4a. End to end to a sink that only reads and acknowledges: the SDK's own ceiling.
     let sink = discard_server();

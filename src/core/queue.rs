@@ -299,6 +299,12 @@ impl Queue {
         std::mem::take(&mut self.lock().dropped_unreported)
     }
 
+    /// When the oldest queued record was written (unix nanos), if there is one.
+    pub fn oldest_written(&self) -> Option<i64> {
+        let st = self.lock();
+        (st.ring.records() > 0).then(|| st.ring.header_at(0).unix_nanos)
+    }
+
     pub fn has_records(&self) -> bool {
         self.lock().ring.records() > 0
     }

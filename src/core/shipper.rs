@@ -187,36 +187,58 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
         let _ = self.run_until_stopped().await;
     }
 
+    /// Batches wait until they are full or `flush_delay` has passed since their first entry was
+    /// written (logtail's semantics); a flush, shutdown and handed-off batches go at once.
     async fn run_until_stopped(&mut self) -> Result<(), Stopped> {
+        let takes_from_queue = self.spool_settled.is_none();
         loop {
             let (intake, handoff) = (&mut self.intake, &self.handoff);
-            let takes_from_queue = self.spool_settled.is_none();
             intake
                 .wait(std::future::pending::<()>(), |s| {
                     (takes_from_queue && s.queue.has_records()) || !handoff.is_empty()
                 })
                 .await?;
-            if !self.settings.flush_delay.is_zero() && handoff.is_empty() {
-                let delay = self.timer.sleep(self.settings.flush_delay);
-                intake
-                    .wait(delay, |s| s.queue.is_urgent() || !handoff.is_empty())
-                    .await?;
-            }
-            loop {
-                let batch = match self.handoff.pop() {
-                    Some(batch) => batch,
-                    None if takes_from_queue && self.intake.shared.queue.has_records() => self
-                        .intake
-                        .build_batch(self.ids.next_id(), self.settings.max_batch_bytes),
-                    None => break,
-                };
+            if let Some(batch) = self.handoff.pop() {
                 let spooled_id = self.spool_settled.as_ref().map(|_| batch.id.clone());
                 self.deliver_with_splits(batch).await?;
                 if let (Some(on_settled), Some(id)) = (&self.spool_settled, spooled_id) {
                     on_settled(&id);
                 }
+                continue;
             }
+            if !takes_from_queue {
+                continue;
+            }
+            if let Some(wait) = self.until_due() {
+                let (intake, handoff) = (&mut self.intake, &self.handoff);
+                let delay = self.timer.sleep(wait);
+                intake
+                    .wait(delay, |s| s.queue.is_urgent() || !handoff.is_empty())
+                    .await?;
+                continue;
+            }
+            let batch = self
+                .intake
+                .build_batch(self.ids.next_id(), self.settings.max_batch_bytes);
+            self.deliver_with_splits(batch).await?;
         }
+    }
+
+    /// How much longer the queued entries wait: `None` when a batch is due now (the queue holds
+    /// a full one, a flush or shutdown asks, or `flush_delay` has passed since the oldest entry
+    /// was written).
+    fn until_due(&self) -> Option<Duration> {
+        let queue = &self.intake.shared.queue;
+        if self.settings.flush_delay.is_zero() || queue.is_urgent() {
+            return None;
+        }
+        let written = queue.oldest_written()?;
+        let age = self.clock.unix_nanos().saturating_sub(written).max(0) as u64;
+        let left = self
+            .settings
+            .flush_delay
+            .checked_sub(Duration::from_nanos(age))?;
+        (!left.is_zero()).then_some(left)
     }
 
     async fn deliver_with_splits(&mut self, batch: Batch) -> Result<(), Stopped> {
