@@ -80,7 +80,7 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub id: String,
-    /// The body's opening and elements so far (the closing is added by [`Batch::body`]).
+    /// The finished body: opening, elements so far, closing (moved along as elements come).
     body: Vec<u8>,
     slots: Vec<Slot>,
     format: BodyFormat,
@@ -92,9 +92,11 @@ impl Batch {
     }
 
     pub fn with_format(id: String, format: BodyFormat) -> Self {
+        let mut body = format.opener().to_vec();
+        body.extend_from_slice(format.closer());
         Batch {
             id,
-            body: format.opener().to_vec(),
+            body,
             slots: Vec::new(),
             format,
         }
@@ -106,20 +108,31 @@ impl Batch {
 
     /// Appends one element: an entry (ending in `\n`) for logtail, a log record for OTLP.
     pub fn push(&mut self, element: &[u8], is_record: bool) {
+        self.push_with(is_record, |body| body.extend_from_slice(element));
+    }
+
+    /// Appends one element that `write` appends to the body itself (encoding straight into
+    /// the body saves a copy per entry); returns it.
+    pub fn push_with(&mut self, is_record: bool, write: impl FnOnce(&mut Vec<u8>)) -> &[u8] {
+        let closer = self.format.closer();
+        self.body.truncate(self.body.len() - closer.len());
         if !self.slots.is_empty() {
             self.body.push(b',');
         }
         let start = self.body.len();
-        self.body.extend_from_slice(element);
+        write(&mut self.body);
+        let range = start..self.body.len();
+        self.body.extend_from_slice(closer);
         self.slots.push(Slot {
-            range: start..self.body.len(),
+            range: range.clone(),
             is_record,
         });
+        &self.body[range]
     }
 
-    /// Size of the body once finished.
+    /// Size of the body.
     pub fn len(&self) -> usize {
-        self.body.len() + self.format.closer().len()
+        self.body.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -143,11 +156,8 @@ impl Batch {
     }
 
     /// The finished body.
-    pub fn body(&self) -> Vec<u8> {
-        let mut body = Vec::with_capacity(self.len());
-        body.extend_from_slice(&self.body);
-        body.extend_from_slice(self.format.closer());
-        body
+    pub fn body(&self) -> &[u8] {
+        &self.body
     }
 
     /// Splits in two halves (for 413), each with a new id; `None` for a single entry.

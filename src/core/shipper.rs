@@ -261,8 +261,9 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
     /// Sends one batch until it is delivered, rejected, or must be split.
     async fn deliver(&mut self, batch: &mut Batch) -> Result<Delivery, Stopped> {
         let body = batch.body();
-        let (wire, content_encoding) = match self.compress(&body).await {
-            Some((compressed, codec)) => (compressed, Some(codec.content_encoding())),
+        let compressed = self.compress(body).await;
+        let (wire, content_encoding) = match &compressed {
+            Some((compressed, codec)) => (&compressed[..], Some(codec.content_encoding())),
             None => (body, None),
         };
         let orig_content_length = content_encoding.map(|_| batch.len());
@@ -275,7 +276,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             };
             let request = Request {
                 url,
-                body: &wire,
+                body: wire,
                 content_encoding,
                 orig_content_length,
                 batch_id: &batch.id,
@@ -438,17 +439,18 @@ impl Intake {
             .take_untapped(&mut self.scratch, &mut self.taken);
         for i in 0..self.taken.len() {
             let record = self.taken[i];
-            self.encode_record(&record);
+            self.entry.clear();
+            self.encode_record(&record, None);
             self.shared.tap.publish(trim_newline(&self.entry));
         }
     }
 
-    /// Encodes one taken record into `self.entry`.
-    fn encode_record(&mut self, record: &TakenRecord) {
-        self.entry.clear();
+    /// Encodes one taken record, into `body` (the batch's) or else into `self.entry`.
+    fn encode_record(&mut self, record: &TakenRecord, body: Option<&mut Vec<u8>>) {
+        let out = body.unwrap_or(&mut self.entry);
         let payload = &self.scratch[record.start..record.start + record.header.len as usize];
         if record.header.kind == KIND_ENCODED {
-            self.entry.extend_from_slice(payload);
+            out.extend_from_slice(payload);
             return;
         }
         let metrics = self.shared.metrics.as_ref().map(|source| source());
@@ -457,7 +459,29 @@ impl Intake {
             proc_seq: record.header.proc_seq,
             metrics: metrics.as_deref(),
         };
-        self.encoder.encode(payload, &meta, &mut self.entry);
+        self.encoder.encode(payload, &meta, out);
+    }
+
+    /// Adds one taken record to the batch, as its body format wants it (a logtail entry is
+    /// encoded straight into the body), and publishes it to the tap unless it was already.
+    fn push_record(&mut self, batch: &mut Batch, record: &TakenRecord) {
+        let publish = !record.tapped && self.shared.feeds_tap;
+        match batch.format() {
+            BodyFormat::Logtail => {
+                let entry = batch.push_with(true, |out| self.encode_record(record, Some(out)));
+                if publish {
+                    self.shared.tap.publish(trim_newline(entry));
+                }
+            }
+            BodyFormat::Otlp(_) => {
+                self.entry.clear();
+                self.encode_record(record, None);
+                if publish {
+                    self.shared.tap.publish(trim_newline(&self.entry));
+                }
+                self.push_entry(batch, true, Some(record.header.unix_nanos));
+            }
+        }
     }
 
     /// Adds `self.entry` to the batch, as its body format wants it. `written_at`: the write's
@@ -499,11 +523,7 @@ impl Intake {
                 .take(room, &mut self.scratch, &mut self.taken);
             for i in 0..self.taken.len() {
                 let record = self.taken[i];
-                self.encode_record(&record);
-                if !record.tapped && self.shared.feeds_tap {
-                    self.shared.tap.publish(trim_newline(&self.entry));
-                }
-                self.push_entry(&mut batch, true, Some(record.header.unix_nanos));
+                self.push_record(&mut batch, &record);
             }
         }
         self.shared.queue.set_held(batch.len());
