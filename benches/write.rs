@@ -12,7 +12,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,8 @@ use logship_collector::{Collector, Options};
 mod common;
 
 use common::{
-    counting_discard_server, discard_server, fixed_length, loghub_lines, percentile, rss_kib,
-    thread_cpu_ns, thread_sleeps, threads_named, time_calls,
+    clock_overhead, counting_discard_server, discard_server, fixed_length, loghub_lines,
+    percentile, rss_kib, thread_cpu_ns, thread_sleeps, threads_named, time_calls,
 };
 
 /// Counts allocations made by the current thread.
@@ -83,95 +83,154 @@ fn median_p99(t: &[u64]) -> String {
     )
 }
 
-/// Calls `call(i)` `rate` times a second for `secs` (in 1 ms steps) and times each call.
+/// Calls `call(i)` `rate` times a second for `secs`, each call at its own time (sleeping while
+/// ahead), and times each call.
 fn paced(rate: usize, secs: f64, mut call: impl FnMut(usize)) -> Vec<u64> {
-    let per_ms = rate.div_ceil(1000);
-    let steps = (secs * 1000.0) as usize;
+    let overhead = clock_overhead();
+    let count = (rate as f64 * secs) as usize;
+    let mut samples = Vec::with_capacity(count);
     let start = Instant::now();
-    let mut samples = Vec::with_capacity(per_ms * steps);
-    for step in 0..steps {
-        samples.extend(time_calls(per_ms, |i| call(step * per_ms + i)));
-        let next = start + Duration::from_secs_f64((step + 1) as f64 * per_ms as f64 / rate as f64);
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    for i in 0..count {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let before = Instant::now();
+        call(i);
+        samples.push((before.elapsed().as_nanos() as u64).saturating_sub(overhead));
     }
     samples.sort_unstable();
     samples
 }
 
-/// A logger with default settings (but `extra`) to `url`, and the id of its shipper thread.
+/// A logger's background threads, by id: its shipper ("logship") and any helper it starts
+/// (named "logship-…").
+struct Background {
+    shipper: u32,
+    all: Vec<u32>,
+}
+
+impl Background {
+    fn cpu_ns(&self) -> u64 {
+        self.all.iter().map(|&tid| thread_cpu_ns(tid)).sum()
+    }
+}
+
+/// A logger with default settings (but `extra`) to `url`, and its background threads.
 fn watched_logger(
     url: &str,
     extra: impl FnOnce(logship::Builder) -> logship::Builder,
-) -> (Logger, u32) {
-    let before = threads_named("logship");
+) -> (Logger, Background) {
+    let mut before = threads_named("logship");
+    before.extend(threads_named("logship-compress"));
     let log = extra(Logger::builder().base_url(url).collection("rates"))
         .build()
         .unwrap();
-    let tid = threads_named("logship")
+    // Threads name themselves once they run: look for a while.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let new = || -> Vec<u32> {
+        let mut tids = threads_named("logship");
+        tids.retain(|t| !before.contains(t));
+        tids
+    };
+    while new().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the logger's thread is named logship"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let shipper = new()[0];
+    let all = new()
         .into_iter()
-        .find(|t| !before.contains(t))
-        .expect("the logger's thread is named logship");
-    (log, tid)
+        .chain(threads_named("logship-compress"))
+        .collect::<Vec<_>>();
+    let all = all
+        .into_iter()
+        .filter(|t| !before.contains(t))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    (log, Background { shipper, all })
 }
 
-/// Section: requests per second and the shipper's CPU per line at steady rates, against full speed.
+/// One steady-rate run: requests per second, background CPU per line, shipper wake-ups per
+/// 1,000 writes and the write latency.
+fn steady(
+    url: &str,
+    requests: &AtomicU64,
+    rate: usize,
+    secs: f64,
+    lines: &[Vec<u8>],
+    extra: impl FnOnce(logship::Builder) -> logship::Builder,
+) -> (f64, f64, f64, Vec<u64>) {
+    let (log, threads) = watched_logger(url, extra);
+    let (cpu0, req0, sleeps0) = (
+        threads.cpu_ns(),
+        requests.load(Ordering::Relaxed),
+        thread_sleeps(threads.shipper),
+    );
+    let t = paced(rate, secs, |i| log.write(&lines[i % lines.len()]).unwrap());
+    let sent = requests.load(Ordering::Relaxed) - req0;
+    let sleeps = thread_sleeps(threads.shipper) - sleeps0;
+    log.flush(Duration::from_secs(60)).unwrap();
+    let cpu = (threads.cpu_ns() - cpu0) as f64 / t.len() as f64;
+    assert_eq!(log.stats().dropped, 0);
+    log.shutdown(Duration::from_secs(10)).unwrap();
+    (
+        sent as f64 / secs,
+        cpu,
+        sleeps as f64 * 1000.0 / t.len() as f64,
+        t,
+    )
+}
+
+/// Section: requests per second and background CPU per line at steady rates, against full speed.
 fn steady_rates(lines: &[Vec<u8>], lines100: &[Vec<u8>]) {
     let (url, requests) = counting_discard_server();
     let n = 500_000;
-    let (log, tid) = watched_logger(&url, |b| b.buffer_bytes(256 << 20));
-    let (cpu0, req0) = (thread_cpu_ns(tid), requests.load(Ordering::Relaxed));
+    let (log, threads) = watched_logger(&url, |b| b.buffer_bytes(256 << 20));
+    let (cpu0, req0) = (threads.cpu_ns(), requests.load(Ordering::Relaxed));
     for i in 0..n {
         log.write(&lines[i % lines.len()]).unwrap();
     }
     log.flush(Duration::from_secs(300)).unwrap();
-    let full_cpu = (thread_cpu_ns(tid) - cpu0) as f64 / n as f64;
+    let full_cpu = (threads.cpu_ns() - cpu0) as f64 / n as f64;
+    let sent = requests.load(Ordering::Relaxed) - req0;
     println!(
-        "full speed, {n} real lines: shipper CPU {:.0} ns/line, {} requests ({:.0} lines each)",
-        full_cpu,
-        requests.load(Ordering::Relaxed) - req0,
-        n as f64 / (requests.load(Ordering::Relaxed) - req0) as f64
+        "full speed, {n} real lines: background CPU {full_cpu:.0} ns/line, {sent} requests ({:.0} lines each)",
+        n as f64 / sent as f64
     );
     log.shutdown(Duration::from_secs(10)).unwrap();
     let secs = 3.0;
     for rate in [1_000, 5_000, 20_000, 100_000] {
-        let (log, tid) = watched_logger(&url, |b| b);
-        let (cpu0, req0, sleeps0) = (
-            thread_cpu_ns(tid),
-            requests.load(Ordering::Relaxed),
-            thread_sleeps(tid),
-        );
-        let t = paced(rate, secs, |i| log.write(&lines[i % lines.len()]).unwrap());
-        let sent = requests.load(Ordering::Relaxed) - req0;
-        let sleeps = thread_sleeps(tid) - sleeps0;
-        log.flush(Duration::from_secs(60)).unwrap();
-        let cpu = (thread_cpu_ns(tid) - cpu0) as f64 / t.len() as f64;
-        let stats = log.stats();
+        let (per_s, cpu, wakeups, t) = steady(&url, &requests, rate, secs, lines, |b| b);
         println!(
-            "steady {rate:>6} lines/s for {secs} s: {:.1} requests/s, shipper CPU {:.0} ns/line ({:.2}x full speed), shipper wake-ups {:.2} per 1,000 writes, write {}, dropped {}",
-            sent as f64 / secs,
-            cpu,
+            "steady {rate:>6} lines/s for {secs} s: {per_s:.1} requests/s, background CPU {cpu:.0} ns/line ({:.2}x full speed), shipper wake-ups {wakeups:.2} per 1,000 writes, write {}",
             cpu / full_cpu,
-            sleeps as f64 * 1000.0 / t.len() as f64,
             median_p99(&t),
-            stats.dropped
         );
-        log.shutdown(Duration::from_secs(10)).unwrap();
     }
+    let (per_s, cpu, _, _) = steady(&url, &requests, 20_000, secs, lines, |b| {
+        b.max_batch_bytes(512 << 10)
+    });
+    println!(
+        "steady  20000 lines/s for {secs} s with max_batch_bytes 512 KiB: {per_s:.1} requests/s, background CPU {cpu:.0} ns/line ({:.2}x full speed)",
+        cpu / full_cpu
+    );
     let baseline = MutexCopy::new();
     let t = paced(20_000, 1.0, |i| {
         baseline.write(&lines100[i % lines100.len()])
     });
-    let (log, _) = watched_logger(&url, |b| b);
-    let w = paced(20_000, 1.0, |i| {
-        log.write(&lines100[i % lines100.len()]).unwrap()
-    });
+    let (.., w) = steady(&url, &requests, 20_000, 1.0, lines100, |b| b);
     println!(
         "steady 20,000 lines/s, 100-byte lines: write {} (Mutex<Vec<u8>> copy in the same run: {}; ratio of medians {:.2})",
         median_p99(&w),
         median_p99(&t),
         percentile(&w, 0.5) as f64 / percentile(&t, 0.5).max(1) as f64
     );
-    log.shutdown(Duration::from_secs(10)).unwrap();
 }
 
 /// Section: what a burst of writes at full speed from one thread keeps, with the default

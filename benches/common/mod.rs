@@ -26,16 +26,7 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
 
 /// Latency of `call(i)` for i in 0..count, sorted, with the cost of reading the clock subtracted.
 pub fn time_calls(count: usize, mut call: impl FnMut(usize)) -> Vec<u64> {
-    let overhead = {
-        let mut t: Vec<u64> = (0..10_000)
-            .map(|_| {
-                let s = Instant::now();
-                Instant::now().duration_since(s).as_nanos() as u64
-            })
-            .collect();
-        t.sort_unstable();
-        percentile(&t, 0.5)
-    };
+    let overhead = clock_overhead();
     let mut samples = Vec::with_capacity(count);
     for i in 0..count {
         let start = Instant::now();
@@ -44,6 +35,18 @@ pub fn time_calls(count: usize, mut call: impl FnMut(usize)) -> Vec<u64> {
     }
     samples.sort_unstable();
     samples
+}
+
+/// What timing an empty call costs (two clock reads), in ns.
+pub fn clock_overhead() -> u64 {
+    let mut t: Vec<u64> = (0..10_000)
+        .map(|_| {
+            let s = Instant::now();
+            Instant::now().duration_since(s).as_nanos() as u64
+        })
+        .collect();
+    t.sort_unstable();
+    percentile(&t, 0.5)
 }
 
 pub fn rss_kib() -> u64 {

@@ -130,6 +130,11 @@ impl Batch {
         &self.body[range]
     }
 
+    /// Makes room for `additional` more bytes of body at once (a batch's body is large).
+    pub fn reserve(&mut self, additional: usize) {
+        self.body.reserve(additional);
+    }
+
     /// Size of the body.
     pub fn len(&self) -> usize {
         self.body.len()
@@ -210,7 +215,7 @@ mod tests {
     fn otlp_bodies_frame_records_and_split_keeps_the_frame() {
         let mut ids = BatchIds::new(1);
         let mut batch = Batch::with_format(ids.next_id(), BodyFormat::otlp("svc"));
-        let empty: serde_json::Value = serde_json::from_slice(&batch.body()).unwrap();
+        let empty: serde_json::Value = serde_json::from_slice(batch.body()).unwrap();
         assert_eq!(batch.len(), batch.body().len());
         assert_eq!(
             empty["resourceLogs"][0]["scopeLogs"][0]["logRecords"],
@@ -221,7 +226,7 @@ mod tests {
         assert_eq!(batch.len(), batch.body().len());
         let (left, right) = batch.split(&mut ids).unwrap();
         for (half, number) in [(left, 9), (right, 5)] {
-            let body: serde_json::Value = serde_json::from_slice(&half.body()).unwrap();
+            let body: serde_json::Value = serde_json::from_slice(half.body()).unwrap();
             let records = &body["resourceLogs"][0]["scopeLogs"][0]["logRecords"];
             assert_eq!(records, &serde_json::json!([{ "severityNumber": number }]));
             assert_eq!(half.format(), batch.format());

@@ -25,6 +25,9 @@ use super::Shared;
 const COMPRESS_ABOVE: usize = 256;
 /// Compression is used only when it saves more than this many bytes.
 const COMPRESS_MIN_SAVING: usize = 64;
+/// At most this much payload is taken out of the queue under its lock at a time, so that a
+/// writer never waits for more than a short copy.
+const TAKE_BYTES: usize = 8 * 1024;
 /// How much of a rejecting response's body goes into the error report.
 const ERROR_BODY_PREFIX: usize = 1024;
 
@@ -87,6 +90,8 @@ pub struct Shipper<T, Tm, C> {
     /// With a disk spool: batches come only through the handoff (the spool writer builds them),
     /// and each one is reported here, by id, once settled (see [`Shipper::with_spool`]).
     spool_settled: Option<SpoolSettled>,
+    /// A batch built while the one before it was being compressed, to deliver next.
+    next_batch: Option<Batch>,
 }
 
 /// Called with the id of each handed-off batch once it is settled (disk spool mode).
@@ -158,6 +163,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             backup_url: None,
             failover: Failover::new(false, Duration::ZERO),
             spool_settled: None,
+            next_batch: None,
         }
     }
 
@@ -192,6 +198,10 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
     async fn run_until_stopped(&mut self) -> Result<(), Stopped> {
         let takes_from_queue = self.spool_settled.is_none();
         loop {
+            if let Some(batch) = self.next_batch.take() {
+                self.deliver_with_splits(batch).await?;
+                continue;
+            }
             let (intake, handoff) = (&mut self.intake, &self.handoff);
             intake
                 .wait(std::future::pending::<()>(), |s| {
@@ -261,7 +271,27 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
     /// Sends one batch until it is delivered, rejected, or must be split.
     async fn deliver(&mut self, batch: &mut Batch) -> Result<Delivery, Stopped> {
         let body = batch.body();
-        let compressed = self.compress(body).await;
+        let compressed = match self.codec_for(body) {
+            Some(codec) => {
+                let compressing = self.transport.compress(codec, body);
+                // Meanwhile (the runtime may compress on another thread), the next batch is
+                // built if one is due already: a queue that fills faster than batches go.
+                if self.next_batch.is_none()
+                    && self.spool_settled.is_none()
+                    && self.intake.shared.queue.has_records()
+                    && self.until_due().is_none()
+                {
+                    let id = self.ids.next_id();
+                    let max = self.settings.max_batch_bytes;
+                    self.next_batch = Some(self.intake.build_batch(id, max));
+                }
+                // Compression is used only when it saves more than 64 bytes.
+                (compressing.await)
+                    .filter(|c| c.len() + COMPRESS_MIN_SAVING < body.len())
+                    .map(|c| (c, codec))
+            }
+            None => None,
+        };
         let (wire, content_encoding) = match &compressed {
             Some((compressed, codec)) => (&compressed[..], Some(codec.content_encoding())),
             None => (body, None),
@@ -357,8 +387,8 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
         }
     }
 
-    /// Compresses when the body is over 256 bytes and that saves more than 64.
-    async fn compress(&self, body: &[u8]) -> Option<(Vec<u8>, Codec)> {
+    /// The codec a body is compressed with: when compression is on and the body is over 256 bytes.
+    fn codec_for(&self, body: &[u8]) -> Option<Codec> {
         let codec = match self.settings.compression {
             Compression::None => return None,
             // gzip is the one compression OTLP/HTTP receivers must accept.
@@ -369,11 +399,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             Compression::Zstd => Codec::Zstd,
             Compression::Gzip => Codec::Gzip,
         };
-        if body.len() <= COMPRESS_ABOVE {
-            return None;
-        }
-        let compressed = self.transport.compress(codec, body).await?;
-        (compressed.len() + COMPRESS_MIN_SAVING < body.len()).then_some((compressed, codec))
+        (body.len() > COMPRESS_ABOVE).then_some(codec)
     }
 
     fn settle(&self, batch: &Batch, delivered: bool, rejection: Option<(u16, &[u8])>) {
@@ -388,7 +414,9 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                 ),
             );
         }
-        self.intake.shared.queue.settle(records, delivered);
+        let queue = &self.intake.shared.queue;
+        queue.settle(records, delivered);
+        queue.unhold(batch.len());
     }
 }
 
@@ -502,6 +530,8 @@ impl Intake {
     /// encoding adds to raw writes), after the dropped-entries notice. Synchronous.
     pub fn build_batch(&mut self, id: String, max: usize) -> Batch {
         let mut batch = Batch::with_format(id, self.shared.body_format.clone());
+        // The body passes `max` by its last entry at most; an entry is at most a text write.
+        batch.reserve(max + self.encoder.options().text_limit);
         let dropped = self.shared.queue.take_dropped_unreported();
         if dropped > 0 {
             self.entry.clear();
@@ -511,22 +541,24 @@ impl Intake {
             );
             self.push_entry(&mut batch, false, None);
         }
+        let mut taken = 0;
         while batch.len() < max && self.shared.queue.has_records() {
             self.scratch.clear();
             self.taken.clear();
             // Entries are larger than their writes (metadata, escaping; log records more so):
             // take a fraction of what is left each round, so the batch ends close to `max`
             // without knowing sizes ahead.
-            let room = (max - batch.len()) / batch.format().growth();
+            let room = ((max - batch.len()) / batch.format().growth()).min(TAKE_BYTES);
             self.shared
                 .queue
                 .take(room, &mut self.scratch, &mut self.taken);
             for i in 0..self.taken.len() {
                 let record = self.taken[i];
+                taken += record.header.size();
                 self.push_record(&mut batch, &record);
             }
         }
-        self.shared.queue.set_held(batch.len());
+        self.shared.queue.rehold(taken, batch.len());
         batch
     }
 }
