@@ -3,6 +3,7 @@
 //!     cargo bench --bench write              # all of it (includes a 60 s outage)
 //!     OUTAGE_SECS=10 cargo bench --bench write
 //!     cargo bench --bench write --features log,tracing -- fanout   # destinations and facades only
+//!     cargo bench --bench write -- bursts                          # what a burst keeps, only
 //!
 //! Prints: ns per `write` (median, p99; 1 and 2 threads) next to a plain `Mutex<Vec<u8>>` copy
 //! measured in the same run, heap allocations per write in steady state, requests per second,
@@ -238,8 +239,16 @@ fn steady_rates(lines: &[Vec<u8>], lines100: &[Vec<u8>]) {
 fn bursts(lines: &[Vec<u8>]) {
     let (url, _) = counting_discard_server();
     let n = 500_000;
-    for low_memory in [false, true] {
-        let (log, _) = watched_logger(&url, |b| b.low_memory(low_memory));
+    type Settings = fn(logship::Builder) -> logship::Builder;
+    let runs: [(&str, Settings); 3] = [
+        ("default settings", |b| b),
+        ("buffer_bytes 4 MiB, the former default", |b| {
+            b.buffer_bytes(4 << 20)
+        }),
+        ("low_memory", |b| b.low_memory(true)),
+    ];
+    for (name, settings) in runs {
+        let (log, _) = watched_logger(&url, settings);
         let start = Instant::now();
         for i in 0..n {
             let _ = log.write(&lines[i % lines.len()]);
@@ -253,13 +262,8 @@ fn bursts(lines: &[Vec<u8>]) {
             "every loss is counted: {s:?}"
         );
         println!(
-            "burst of {n} real lines in {:.0} ms, {}: kept {:.1}% ({} uploaded, {} dropped)",
+            "burst of {n} real lines in {:.0} ms, {name}: kept {:.1}% ({} uploaded, {} dropped)",
             took.as_secs_f64() * 1e3,
-            if low_memory {
-                "low_memory"
-            } else {
-                "default settings"
-            },
             s.uploaded as f64 * 100.0 / n as f64,
             s.uploaded,
             s.dropped
@@ -291,6 +295,9 @@ fn main() {
     let c = Collector::start(Options::default()).unwrap();
     if std::env::args().any(|a| a == "fanout") {
         return fanout(&c, &lines100);
+    }
+    if std::env::args().any(|a| a == "bursts") {
+        return bursts(&lines);
     }
     println!(
         "logship write-path benchmark ({} real lines from loghub)",

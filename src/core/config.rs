@@ -47,7 +47,13 @@ pub const MAX_DESTINATIONS: usize = 16;
 
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 256 * 1024;
 pub const LOW_MEMORY_MAX_BATCH_BYTES: usize = 64 * 1024;
-pub const DEFAULT_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// Native: room for a burst (issue 13: a 500,000-line burst keeps about 3x what 4 MiB kept); the
+/// ring's pages are only touched when a burst fills them. Browsers keep the smaller bound.
+pub const DEFAULT_BUFFER_BYTES: usize = if cfg!(target_arch = "wasm32") {
+    4 << 20
+} else {
+    32 << 20
+};
 pub const LOW_MEMORY_BUFFER_BYTES: usize = 512 * 1024;
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// The smallest spool: a few segments of the smallest size.
@@ -65,7 +71,7 @@ pub struct Config {
     pub flush_delay_ms: u64,
     /// Default 256 KiB, or 64 KiB with `low_memory`.
     pub max_batch_bytes: Option<usize>,
-    /// Bounds every byte held; default 4 MiB, or 512 KiB with `low_memory`.
+    /// Bounds every byte held; default 32 MiB (4 MiB in browsers), or 512 KiB with `low_memory`.
     pub buffer_bytes: Option<usize>,
     pub on_full: OnFull,
     pub low_memory: bool,
@@ -496,7 +502,7 @@ mod tests {
         let c = Config::from_json(GOOD).unwrap();
         assert_eq!(
             (c.flush_delay_ms, c.max_batch_bytes(), c.buffer_bytes()),
-            (2000, 256 * 1024, 4 << 20)
+            (2000, 256 * 1024, 32 << 20)
         );
         assert_eq!(
             (
