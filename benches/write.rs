@@ -13,7 +13,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -161,20 +161,16 @@ fn watched_logger(
 /// 1,000 writes and the write latency.
 fn steady(
     url: &str,
-    requests: &AtomicU64,
+    requests: &dyn Fn() -> u64,
     rate: usize,
     secs: f64,
     lines: &[Vec<u8>],
     extra: impl FnOnce(logship::Builder) -> logship::Builder,
 ) -> (f64, f64, f64, Vec<u64>) {
     let (log, threads) = watched_logger(url, extra);
-    let (cpu0, req0, sleeps0) = (
-        threads.cpu_ns(),
-        requests.load(Ordering::Relaxed),
-        thread_sleeps(threads.shipper),
-    );
+    let (cpu0, req0, sleeps0) = (threads.cpu_ns(), requests(), thread_sleeps(threads.shipper));
     let t = paced(rate, secs, |i| log.write(&lines[i % lines.len()]).unwrap());
-    let sent = requests.load(Ordering::Relaxed) - req0;
+    let sent = requests() - req0;
     let sleeps = thread_sleeps(threads.shipper) - sleeps0;
     log.flush(Duration::from_secs(60)).unwrap();
     let cpu = (threads.cpu_ns() - cpu0) as f64 / t.len() as f64;
@@ -189,17 +185,18 @@ fn steady(
 }
 
 /// Section: requests per second and background CPU per line at steady rates, against full speed.
-fn steady_rates(lines: &[Vec<u8>], lines100: &[Vec<u8>]) {
-    let (url, requests) = counting_discard_server();
+fn steady_rates(c: &Collector, lines: &[Vec<u8>], lines100: &[Vec<u8>]) {
+    let (url, counter) = counting_discard_server();
+    let requests = || counter.load(Ordering::Relaxed);
     let n = 500_000;
     let (log, threads) = watched_logger(&url, |b| b.buffer_bytes(256 << 20));
-    let (cpu0, req0) = (threads.cpu_ns(), requests.load(Ordering::Relaxed));
+    let (cpu0, req0) = (threads.cpu_ns(), requests());
     for i in 0..n {
         log.write(&lines[i % lines.len()]).unwrap();
     }
     log.flush(Duration::from_secs(300)).unwrap();
     let full_cpu = (threads.cpu_ns() - cpu0) as f64 / n as f64;
-    let sent = requests.load(Ordering::Relaxed) - req0;
+    let sent = requests() - req0;
     println!(
         "full speed, {n} real lines: background CPU {full_cpu:.0} ns/line, {sent} requests ({:.0} lines each)",
         n as f64 / sent as f64
@@ -220,6 +217,12 @@ fn steady_rates(lines: &[Vec<u8>], lines100: &[Vec<u8>]) {
     println!(
         "steady  20000 lines/s for {secs} s with max_batch_bytes 512 KiB: {per_s:.1} requests/s, background CPU {cpu:.0} ns/line ({:.2}x full speed)",
         cpu / full_cpu
+    );
+    // A server slower to answer than the discarding one: each upload takes a while.
+    let batches = || c.batches().len() as u64;
+    let (per_s, cpu, wakeups, _) = steady(&c.url(), &batches, 20_000, secs, lines, |b| b);
+    println!(
+        "steady  20000 lines/s for {secs} s to the collector: {per_s:.1} requests/s, background CPU {cpu:.0} ns/line, shipper wake-ups {wakeups:.2} per 1,000 writes"
     );
     let baseline = MutexCopy::new();
     let t = paced(20_000, 1.0, |i| {
@@ -377,7 +380,7 @@ fn main() {
         median_p99(&t)
     );
 
-    steady_rates(&lines, &lines100);
+    steady_rates(&c, &lines, &lines100);
     bursts(&lines);
 
     // 4a. End to end to a sink that only reads and acknowledges: the SDK's own ceiling.
