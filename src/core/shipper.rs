@@ -274,9 +274,10 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
         let compressed = match self.codec_for(body) {
             Some(codec) => {
                 let compressing = self.transport.compress(codec, body);
-                // Meanwhile (the runtime may compress on another thread), the next batch is
-                // built if one is due already: a queue that fills faster than batches go.
-                if self.next_batch.is_none()
+                // Meanwhile, where that runs on another thread, the next batch is built if one
+                // is due already: a queue that fills faster than batches go.
+                if self.transport.compresses_in_background()
+                    && self.next_batch.is_none()
                     && self.spool_settled.is_none()
                     && self.intake.shared.queue.has_records()
                     && self.until_due().is_none()

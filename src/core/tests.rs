@@ -64,6 +64,8 @@ struct World {
     down: RefCell<Vec<String>>,
     /// How long each request takes to be answered (virtual time).
     latency: Cell<Duration>,
+    /// Whether the transport says it compresses on another thread.
+    background: Cell<bool>,
 }
 
 #[derive(Clone, Default)]
@@ -155,6 +157,10 @@ impl Transport for Fake {
 
     fn preferred_codec(&self) -> Option<Codec> {
         Some(Codec::Zstd)
+    }
+
+    fn compresses_in_background(&self) -> bool {
+        self.0.background.get()
     }
 }
 
@@ -794,4 +800,47 @@ fn flush_uploads_a_partial_batch_at_once_in_the_middle_of_a_steady_stream() {
     assert_eq!(sent[0].texts().len(), 500);
     write_steadily(&mut h, 505, 100);
     assert_eq!(h.sent().len(), 1, "the next batch waits again");
+}
+
+#[test]
+fn building_the_next_batch_during_compression_loses_reorders_and_overholds_nothing() {
+    let mut h =
+        Harness::new(r#""compression":"zstd","max_batch_bytes":1024,"flush_delay_ms":60000"#);
+    h.fake.0.background.set(true);
+    h.fake.0.latency.set(ms(5));
+    // Written at once, without letting the shipper run: a queue that holds many batches.
+    for i in 0..100 {
+        let line = format!("{i:04}{}", "b".repeat(96));
+        h.shared
+            .write(line.as_bytes(), h.fake.unix_nanos())
+            .unwrap();
+    }
+    h.advance(ms(1));
+    assert_eq!(h.sent().len(), 1, "the first batch is in flight");
+    // Two batches of 10 records (10 × 121 bytes in the queue, a 1131-byte body each) are out
+    // of the queue: the one in flight and the next, built while the first was compressed.
+    assert_eq!(
+        h.shared.queue.stats().queued_bytes,
+        100 * 121 - 2 * (10 * 121 - 1131)
+    );
+    h.advance(ms(1000));
+    let sent = h.sent();
+    let s = h.shared.queue.stats();
+    assert_eq!(
+        (s.uploaded, s.dropped, s.queued_bytes),
+        (100, 0, 0),
+        "{s:?}"
+    );
+    let seqs: Vec<u64> = sent
+        .iter()
+        .map(|s| s.batch_id.rsplit('-').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=sent.len() as u64).collect::<Vec<_>>(),
+        "batches go in the order they were built"
+    );
+    let bodies: usize = sent.iter().map(|s| s.orig_content_length.unwrap()).sum();
+    assert!(bodies > 100 * 112, "every entry went, compressed");
+    h.stats_balance();
 }

@@ -167,6 +167,10 @@ impl Transport for HttpTransport {
     fn preferred_codec(&self) -> Option<Codec> {
         Some(Codec::Zstd)
     }
+
+    fn compresses_in_background(&self) -> bool {
+        true
+    }
 }
 
 pub struct TokioTimer;
