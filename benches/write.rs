@@ -4,6 +4,7 @@
 //!     OUTAGE_SECS=10 cargo bench --bench write
 //!     cargo bench --bench write --features log,tracing -- fanout   # destinations and facades only
 //!     cargo bench --bench write -- bursts                          # what a burst keeps, only
+//!     cargo bench --bench write -- e2e                             # lines/s end to end, only
 //!
 //! Prints: ns per `write` (median, p99; 1 and 2 threads) next to a plain `Mutex<Vec<u8>>` copy
 //! measured in the same run, heap allocations per write in steady state, requests per second,
@@ -302,6 +303,9 @@ fn main() {
     if std::env::args().any(|a| a == "bursts") {
         return bursts(&lines);
     }
+    if std::env::args().any(|a| a == "e2e") {
+        return end_to_end(&lines);
+    }
     println!(
         "logship write-path benchmark ({} real lines from loghub)",
         lines.len()
@@ -383,6 +387,19 @@ fn main() {
     steady_rates(&c, &lines, &lines100);
     bursts(&lines);
 
+    end_to_end(&lines);
+
+    // 5. Memory through an outage, in a fresh process so that RSS speaks of this logger only.
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("LOGSHIP_BENCH_OUTAGE", "1")
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Sections 4a and 4b: lines/s end to end to a discarding sink and to the collector, and bytes
+/// on the wire per line.
+fn end_to_end(lines: &[Vec<u8>]) {
     // 4a. End to end to a sink that only reads and acknowledges: the SDK's own ceiling.
     let sink = discard_server();
     let log = Logger::builder()
@@ -438,13 +455,6 @@ fn main() {
         e2e.batches().iter().map(|b| b.body_bytes).sum::<usize>() as f64 / stats.bytes_on_wire as f64
     );
     log.shutdown(Duration::from_secs(10)).unwrap();
-
-    // 5. Memory through an outage, in a fresh process so that RSS speaks of this logger only.
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .env("LOGSHIP_BENCH_OUTAGE", "1")
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// Heap allocations made by this thread while `run` runs, per call of `calls`.
