@@ -114,6 +114,9 @@ mod config_code {
             (KeyDefault::Random, _) => "random".into(),
             (KeyDefault::Number(n), _) => n.to_string(),
             (KeyDefault::Bytes(n), _) => bytes(n),
+            (KeyDefault::PlatformBytes { native, browser }, _) => {
+                format!("{} ({} in browsers)", bytes(native), bytes(browser))
+            }
             (KeyDefault::Flag(b), _) => b.to_string(),
             (KeyDefault::FirstVariant, Kind::Choice(c)) => format!("`{}`", c.variants[0].name),
             (KeyDefault::FirstVariant, _) => panic!("{}: only a choice has variants", key.name),
@@ -126,7 +129,7 @@ mod config_code {
     fn rust_default(key: &Key) -> String {
         match (key.default, key.kind) {
             (KeyDefault::Number(n), _) => n.to_string(),
-            (KeyDefault::Bytes(_), Kind::Size) => "None".into(),
+            (KeyDefault::Bytes(_) | KeyDefault::PlatformBytes { .. }, Kind::Size) => "None".into(),
             (KeyDefault::Bytes(n), _) => n.to_string(),
             (KeyDefault::Flag(b), _) => b.to_string(),
             (KeyDefault::FirstVariant, Kind::Choice(c)) => {
@@ -253,11 +256,16 @@ mod config_code {
         );
 
         for key in KEYS.iter().filter(|k| matches!(k.kind, Kind::Size)) {
-            let (KeyDefault::Bytes(default), Some(low)) = (key.default, key.low_memory) else {
-                panic!(
-                    "{}: a size needs a default and a low-memory default",
-                    key.name
-                );
+            let default = match key.default {
+                KeyDefault::Bytes(n) => n.to_string(),
+                // Native programs have room for bursts; a page keeps the smaller bound.
+                KeyDefault::PlatformBytes { native, browser } => format!(
+                    "if cfg!(target_arch = \"wasm32\") {{ {browser} }} else {{ {native} }}"
+                ),
+                _ => panic!("{}: a size needs a default in bytes", key.name),
+            };
+            let Some(low) = key.low_memory else {
+                panic!("{}: a size needs a low-memory default", key.name);
             };
             let upper = key.name.to_ascii_uppercase();
             writeln!(

@@ -3,14 +3,19 @@
 //!     cargo bench --bench write              # all of it (includes a 60 s outage)
 //!     OUTAGE_SECS=10 cargo bench --bench write
 //!     cargo bench --bench write --features log,tracing -- fanout   # destinations and facades only
+//!     cargo bench --bench write -- bursts                          # what a burst keeps, only
+//!     cargo bench --bench write -- e2e                             # lines/s end to end, only
 //!
-//! Prints: ns per `write` (median, p99; 1 and 2 threads), heap allocations per write in steady
-//! state, end-to-end lines/s to the collector on loopback, bytes on the wire per line, and RSS
-//! through an outage against `buffer_bytes`.
+//! Prints: ns per `write` (median, p99; 1 and 2 threads) next to a plain `Mutex<Vec<u8>>` copy
+//! measured in the same run, heap allocations per write in steady state, requests per second,
+//! shipper CPU per line and shipper wake-ups at steady rates (1k to 100k lines/s), what a burst
+//! keeps, end-to-end lines/s to a discarding sink and to the collector on loopback, bytes on the
+//! wire per line, and RSS through an outage against `buffer_bytes`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use logship::Logger;
@@ -18,7 +23,10 @@ use logship_collector::{Collector, Options};
 
 mod common;
 
-use common::{discard_server, fixed_length, loghub_lines, percentile, rss_kib, time_calls};
+use common::{
+    clock_overhead, counting_discard_server, discard_server, fixed_length, loghub_lines,
+    percentile, rss_kib, thread_cpu_ns, thread_sleeps, threads_named, time_calls,
+};
 
 /// Counts allocations made by the current thread.
 struct CountingAllocator;
@@ -50,6 +58,224 @@ fn time_writes(log: &Logger, lines: &[Vec<u8>], count: usize) -> Vec<u64> {
     time_calls(count, |i| log.write(&lines[i % lines.len()]).unwrap())
 }
 
+/// The floor a caller's path is compared with: a copy into a `Vec` behind a `Mutex`, timed like
+/// a write (the vector is emptied whenever it would grow).
+struct MutexCopy(Mutex<Vec<u8>>);
+
+impl MutexCopy {
+    fn new() -> Self {
+        MutexCopy(Mutex::new(Vec::with_capacity(1 << 20)))
+    }
+
+    fn write(&self, line: &[u8]) {
+        let mut buf = self.0.lock().unwrap();
+        if buf.len() + line.len() > buf.capacity() {
+            buf.clear();
+        }
+        buf.extend_from_slice(line);
+    }
+}
+
+/// Median and p99 of sorted samples, as printed.
+fn median_p99(t: &[u64]) -> String {
+    format!(
+        "median {} ns, p99 {} ns",
+        percentile(t, 0.5),
+        percentile(t, 0.99)
+    )
+}
+
+/// Calls `call(i)` `rate` times a second for `secs`, each call at its own time (sleeping while
+/// ahead), and times each call.
+fn paced(rate: usize, secs: f64, mut call: impl FnMut(usize)) -> Vec<u64> {
+    let overhead = clock_overhead();
+    let count = (rate as f64 * secs) as usize;
+    let mut samples = Vec::with_capacity(count);
+    let start = Instant::now();
+    for i in 0..count {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let before = Instant::now();
+        call(i);
+        samples.push((before.elapsed().as_nanos() as u64).saturating_sub(overhead));
+    }
+    samples.sort_unstable();
+    samples
+}
+
+/// A logger's background threads, by id: its shipper ("logship") and any helper it starts
+/// (named "logship-…").
+struct Background {
+    shipper: u32,
+    all: Vec<u32>,
+}
+
+impl Background {
+    fn cpu_ns(&self) -> u64 {
+        self.all.iter().map(|&tid| thread_cpu_ns(tid)).sum()
+    }
+}
+
+/// A logger with default settings (but `extra`) to `url`, and its background threads.
+fn watched_logger(
+    url: &str,
+    extra: impl FnOnce(logship::Builder) -> logship::Builder,
+) -> (Logger, Background) {
+    let mut before = threads_named("logship");
+    before.extend(threads_named("logship-compress"));
+    let log = extra(Logger::builder().base_url(url).collection("rates"))
+        .build()
+        .unwrap();
+    // Threads name themselves once they run: look for a while.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let new = || -> Vec<u32> {
+        let mut tids = threads_named("logship");
+        tids.retain(|t| !before.contains(t));
+        tids
+    };
+    while new().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the logger's thread is named logship"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let shipper = new()[0];
+    let all = new()
+        .into_iter()
+        .chain(threads_named("logship-compress"))
+        .collect::<Vec<_>>();
+    let all = all
+        .into_iter()
+        .filter(|t| !before.contains(t))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    (log, Background { shipper, all })
+}
+
+/// One steady-rate run: requests per second, background CPU per line, shipper wake-ups per
+/// 1,000 writes and the write latency.
+fn steady(
+    url: &str,
+    requests: &dyn Fn() -> u64,
+    rate: usize,
+    secs: f64,
+    lines: &[Vec<u8>],
+    extra: impl FnOnce(logship::Builder) -> logship::Builder,
+) -> (f64, f64, f64, Vec<u64>) {
+    let (log, threads) = watched_logger(url, extra);
+    let (cpu0, req0, sleeps0) = (threads.cpu_ns(), requests(), thread_sleeps(threads.shipper));
+    let t = paced(rate, secs, |i| log.write(&lines[i % lines.len()]).unwrap());
+    let sent = requests() - req0;
+    let sleeps = thread_sleeps(threads.shipper) - sleeps0;
+    log.flush(Duration::from_secs(60)).unwrap();
+    let cpu = (threads.cpu_ns() - cpu0) as f64 / t.len() as f64;
+    assert_eq!(log.stats().dropped, 0);
+    log.shutdown(Duration::from_secs(10)).unwrap();
+    (
+        sent as f64 / secs,
+        cpu,
+        sleeps as f64 * 1000.0 / t.len() as f64,
+        t,
+    )
+}
+
+/// Section: requests per second and background CPU per line at steady rates, against full speed.
+fn steady_rates(c: &Collector, lines: &[Vec<u8>], lines100: &[Vec<u8>]) {
+    let (url, counter) = counting_discard_server();
+    let requests = || counter.load(Ordering::Relaxed);
+    let n = 500_000;
+    let (log, threads) = watched_logger(&url, |b| b.buffer_bytes(256 << 20));
+    let (cpu0, req0) = (threads.cpu_ns(), requests());
+    for i in 0..n {
+        log.write(&lines[i % lines.len()]).unwrap();
+    }
+    log.flush(Duration::from_secs(300)).unwrap();
+    let full_cpu = (threads.cpu_ns() - cpu0) as f64 / n as f64;
+    let sent = requests() - req0;
+    println!(
+        "full speed, {n} real lines: background CPU {full_cpu:.0} ns/line, {sent} requests ({:.0} lines each)",
+        n as f64 / sent as f64
+    );
+    log.shutdown(Duration::from_secs(10)).unwrap();
+    let secs = 3.0;
+    for rate in [1_000, 5_000, 20_000, 100_000] {
+        let (per_s, cpu, wakeups, t) = steady(&url, &requests, rate, secs, lines, |b| b);
+        println!(
+            "steady {rate:>6} lines/s for {secs} s: {per_s:.1} requests/s, background CPU {cpu:.0} ns/line ({:.2}x full speed), shipper wake-ups {wakeups:.2} per 1,000 writes, write {}",
+            cpu / full_cpu,
+            median_p99(&t),
+        );
+    }
+    let (per_s, cpu, _, _) = steady(&url, &requests, 20_000, secs, lines, |b| {
+        b.max_batch_bytes(512 << 10)
+    });
+    println!(
+        "steady  20000 lines/s for {secs} s with max_batch_bytes 512 KiB: {per_s:.1} requests/s, background CPU {cpu:.0} ns/line ({:.2}x full speed)",
+        cpu / full_cpu
+    );
+    // A server slower to answer than the discarding one: each upload takes a while.
+    let batches = || c.batches().len() as u64;
+    let (per_s, cpu, wakeups, _) = steady(&c.url(), &batches, 20_000, secs, lines, |b| b);
+    println!(
+        "steady  20000 lines/s for {secs} s to the collector: {per_s:.1} requests/s, background CPU {cpu:.0} ns/line, shipper wake-ups {wakeups:.2} per 1,000 writes"
+    );
+    let baseline = MutexCopy::new();
+    let t = paced(20_000, 1.0, |i| {
+        baseline.write(&lines100[i % lines100.len()])
+    });
+    let (.., w) = steady(&url, &requests, 20_000, 1.0, lines100, |b| b);
+    println!(
+        "steady 20,000 lines/s, 100-byte lines: write {} (Mutex<Vec<u8>> copy in the same run: {}; ratio of medians {:.2})",
+        median_p99(&w),
+        median_p99(&t),
+        percentile(&w, 0.5) as f64 / percentile(&t, 0.5).max(1) as f64
+    );
+}
+
+/// Section: what a burst of writes at full speed from one thread keeps, with the default
+/// settings and with `low_memory`; every loss counted.
+fn bursts(lines: &[Vec<u8>]) {
+    let (url, _) = counting_discard_server();
+    let n = 500_000;
+    type Settings = fn(logship::Builder) -> logship::Builder;
+    let runs: [(&str, Settings); 3] = [
+        ("default settings", |b| b),
+        ("buffer_bytes 4 MiB, the former default", |b| {
+            b.buffer_bytes(4 << 20)
+        }),
+        ("low_memory", |b| b.low_memory(true)),
+    ];
+    for (name, settings) in runs {
+        let (log, _) = watched_logger(&url, settings);
+        let start = Instant::now();
+        for i in 0..n {
+            let _ = log.write(&lines[i % lines.len()]);
+        }
+        let took = start.elapsed();
+        log.flush(Duration::from_secs(60)).unwrap();
+        let s = log.stats();
+        assert_eq!(
+            s.written,
+            s.uploaded + s.dropped,
+            "every loss is counted: {s:?}"
+        );
+        println!(
+            "burst of {n} real lines in {:.0} ms, {name}: kept {:.1}% ({} uploaded, {} dropped)",
+            took.as_secs_f64() * 1e3,
+            s.uploaded as f64 * 100.0 / n as f64,
+            s.uploaded,
+            s.dropped
+        );
+        log.shutdown(Duration::from_secs(10)).unwrap();
+    }
+}
+
 fn quiet_logger(c: &Collector) -> Logger {
     // A long flush delay and a big buffer: the write path, not the network, is measured.
     Logger::builder()
@@ -74,12 +300,25 @@ fn main() {
     if std::env::args().any(|a| a == "fanout") {
         return fanout(&c, &lines100);
     }
+    if std::env::args().any(|a| a == "bursts") {
+        return bursts(&lines);
+    }
+    if std::env::args().any(|a| a == "e2e") {
+        return end_to_end(&lines);
+    }
     println!(
         "logship write-path benchmark ({} real lines from loghub)",
         lines.len()
     );
 
-    // 1. ns per write, one thread, 100-byte lines.
+    // 1. ns per write, one thread, 100-byte lines, next to a mutex-and-copy.
+    let baseline = MutexCopy::new();
+    time_calls(200_000, |i| baseline.write(&lines100[i % lines100.len()]));
+    let t = time_calls(1_000_000, |i| baseline.write(&lines100[i % lines100.len()]));
+    println!(
+        "Mutex<Vec<u8>> copy, 1 thread, 100-byte lines: {}",
+        median_p99(&t)
+    );
     let log = quiet_logger(&c);
     time_writes(&log, &lines100, 200_000); // warm up: the ring's pages, caches
     let t = time_writes(&log, &lines100, 1_000_000);
@@ -124,13 +363,43 @@ fn main() {
         .flat_map(|h| h.join().unwrap())
         .collect();
     t.sort_unstable();
-    println!(
-        "write, 2 threads, 100-byte lines: median {} ns, p99 {} ns",
-        percentile(&t, 0.5),
-        percentile(&t, 0.99)
-    );
+    println!("write, 2 threads, 100-byte lines: {}", median_p99(&t));
     drop(log);
+    let baseline = Arc::new(MutexCopy::new());
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let (baseline, lines) = (baseline.clone(), lines100.clone());
+            std::thread::spawn(move || {
+                time_calls(500_000, |i| baseline.write(&lines[i % lines.len()]))
+            })
+        })
+        .collect();
+    let mut t: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    t.sort_unstable();
+    println!(
+        "Mutex<Vec<u8>> copy, 2 threads, 100-byte lines: {}",
+        median_p99(&t)
+    );
 
+    steady_rates(&c, &lines, &lines100);
+    bursts(&lines);
+
+    end_to_end(&lines);
+
+    // 5. Memory through an outage, in a fresh process so that RSS speaks of this logger only.
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("LOGSHIP_BENCH_OUTAGE", "1")
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Sections 4a and 4b: lines/s end to end to a discarding sink and to the collector, and bytes
+/// on the wire per line.
+fn end_to_end(lines: &[Vec<u8>]) {
     // 4a. End to end to a sink that only reads and acknowledges: the SDK's own ceiling.
     let sink = discard_server();
     let log = Logger::builder()
@@ -186,13 +455,6 @@ fn main() {
         e2e.batches().iter().map(|b| b.body_bytes).sum::<usize>() as f64 / stats.bytes_on_wire as f64
     );
     log.shutdown(Duration::from_secs(10)).unwrap();
-
-    // 5. Memory through an outage, in a fresh process so that RSS speaks of this logger only.
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .env("LOGSHIP_BENCH_OUTAGE", "1")
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// Heap allocations made by this thread while `run` runs, per call of `calls`.

@@ -4,6 +4,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[path = "../../tests/common/loghub.rs"]
@@ -24,16 +26,7 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
 
 /// Latency of `call(i)` for i in 0..count, sorted, with the cost of reading the clock subtracted.
 pub fn time_calls(count: usize, mut call: impl FnMut(usize)) -> Vec<u64> {
-    let overhead = {
-        let mut t: Vec<u64> = (0..10_000)
-            .map(|_| {
-                let s = Instant::now();
-                Instant::now().duration_since(s).as_nanos() as u64
-            })
-            .collect();
-        t.sort_unstable();
-        percentile(&t, 0.5)
-    };
+    let overhead = clock_overhead();
     let mut samples = Vec::with_capacity(count);
     for i in 0..count {
         let start = Instant::now();
@@ -42,6 +35,18 @@ pub fn time_calls(count: usize, mut call: impl FnMut(usize)) -> Vec<u64> {
     }
     samples.sort_unstable();
     samples
+}
+
+/// What timing an empty call costs (two clock reads), in ns.
+pub fn clock_overhead() -> u64 {
+    let mut t: Vec<u64> = (0..10_000)
+        .map(|_| {
+            let s = Instant::now();
+            Instant::now().duration_since(s).as_nanos() as u64
+        })
+        .collect();
+    t.sort_unstable();
+    percentile(&t, 0.5)
 }
 
 pub fn rss_kib() -> u64 {
@@ -56,17 +61,59 @@ pub fn rss_kib() -> u64 {
 /// An HTTP/1.1 server on loopback that reads each request and answers 200, storing nothing;
 /// returns its base URL.
 pub fn discard_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || discard_requests(stream));
-        }
-    });
-    url
+    counting_discard_server().0
 }
 
-fn discard_requests(stream: TcpStream) {
+/// [`discard_server`], with the number of requests it answered so far.
+pub fn counting_discard_server() -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicU64::new(0));
+    let counter = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || discard_requests(stream, &counter));
+        }
+    });
+    (url, requests)
+}
+
+/// CPU time (ns) the thread `tid` of this process has run so far (from its schedstat).
+pub fn thread_cpu_ns(tid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The ids of this process's threads named `name`.
+pub fn threads_named(name: &str) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim_end() == name).then(|| task.file_name().to_str()?.parse().ok())?
+        })
+        .collect()
+}
+
+/// How many times the thread `tid` went to sleep so far (its voluntary context switches): each
+/// time it was then woken, by a futex wake from another thread, a timer or a socket.
+pub fn thread_sleeps(tid: u32) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn discard_requests(stream: TcpStream, requests: &AtomicU64) {
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     loop {
@@ -87,6 +134,7 @@ fn discard_requests(stream: TcpStream) {
             }
         }
         let mut body = vec![0; content_length];
+        requests.fetch_add(1, Ordering::Relaxed);
         if reader.read_exact(&mut body).is_err()
             || writer
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")

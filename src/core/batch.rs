@@ -72,7 +72,7 @@ pub fn logtail_body<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> 
     for entry in entries {
         batch.push(entry, true);
     }
-    batch.body()
+    batch.body().to_vec()
 }
 
 impl BatchIds {
@@ -116,7 +116,7 @@ impl std::fmt::Display for DropNotice {
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub id: String,
-    /// The body's opening and elements so far (the closing is added by [`Batch::body`]).
+    /// The finished body: opening, elements so far, closing (moved along as elements come).
     body: Vec<u8>,
     slots: Vec<Slot>,
     format: BodyFormat,
@@ -130,9 +130,11 @@ impl Batch {
     }
 
     pub fn with_format(id: String, format: BodyFormat) -> Self {
+        let mut body = format.opener().to_vec();
+        body.extend_from_slice(format.closer());
         Batch {
             id,
-            body: format.opener().to_vec(),
+            body,
             slots: Vec::new(),
             format,
             noticed_drops: 0,
@@ -156,20 +158,36 @@ impl Batch {
 
     /// Appends one element: an entry (ending in `\n`) for logtail, a log record for OTLP.
     pub fn push(&mut self, element: &[u8], is_record: bool) {
+        self.push_with(is_record, |body| body.extend_from_slice(element));
+    }
+
+    /// Appends one element that `write` appends to the body itself (encoding straight into
+    /// the body saves a copy per entry); returns it.
+    pub fn push_with(&mut self, is_record: bool, write: impl FnOnce(&mut Vec<u8>)) -> &[u8] {
+        let closer = self.format.closer();
+        self.body.truncate(self.body.len() - closer.len());
         if !self.slots.is_empty() {
             self.body.push(b',');
         }
         let start = self.body.len();
-        self.body.extend_from_slice(element);
+        write(&mut self.body);
+        let range = start..self.body.len();
+        self.body.extend_from_slice(closer);
         self.slots.push(Slot {
-            range: start..self.body.len(),
+            range: range.clone(),
             is_record,
         });
+        &self.body[range]
     }
 
-    /// Size of the body once finished.
+    /// Makes room for `additional` more bytes of body at once (a batch's body is large).
+    pub fn reserve(&mut self, additional: usize) {
+        self.body.reserve(additional);
+    }
+
+    /// Size of the body.
     pub fn len(&self) -> usize {
-        self.body.len() + self.format.closer().len()
+        self.body.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -193,11 +211,8 @@ impl Batch {
     }
 
     /// The finished body.
-    pub fn body(&self) -> Vec<u8> {
-        let mut body = Vec::with_capacity(self.len());
-        body.extend_from_slice(&self.body);
-        body.extend_from_slice(self.format.closer());
-        body
+    pub fn body(&self) -> &[u8] {
+        &self.body
     }
 
     /// Splits in two halves (for 413), each with a new id; `None` for a single entry.
@@ -254,7 +269,7 @@ mod tests {
     fn otlp_bodies_frame_records_and_split_keeps_the_frame() {
         let mut ids = BatchIds::new(1);
         let mut batch = Batch::with_format(ids.next_id(), BodyFormat::otlp("svc"));
-        let empty: serde_json::Value = serde_json::from_slice(&batch.body()).unwrap();
+        let empty: serde_json::Value = serde_json::from_slice(batch.body()).unwrap();
         assert_eq!(batch.len(), batch.body().len());
         assert_eq!(
             empty["resourceLogs"][0]["scopeLogs"][0]["logRecords"],
@@ -265,7 +280,7 @@ mod tests {
         assert_eq!(batch.len(), batch.body().len());
         let (left, right) = batch.split(&mut ids).unwrap();
         for (half, number) in [(left, 9), (right, 5)] {
-            let body: serde_json::Value = serde_json::from_slice(&half.body()).unwrap();
+            let body: serde_json::Value = serde_json::from_slice(half.body()).unwrap();
             let records = &body["resourceLogs"][0]["scopeLogs"][0]["logRecords"];
             assert_eq!(records, &serde_json::json!([{ "severityNumber": number }]));
             assert_eq!(half.format(), batch.format());

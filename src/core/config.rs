@@ -326,7 +326,7 @@ mod tests {
         let c = Config::from_json(GOOD).unwrap();
         assert_eq!(
             (c.flush_delay_ms, c.max_batch_bytes(), c.buffer_bytes()),
-            (2000, 256 * 1024, 4 << 20)
+            (2000, 256 * 1024, 32 << 20)
         );
         assert_eq!(
             (

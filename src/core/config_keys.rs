@@ -79,6 +79,8 @@ pub enum KeyDefault {
     Number(i64),
     /// A number of bytes (shown in KiB or MiB).
     Bytes(u64),
+    /// A number of bytes that differs between native programs and browsers.
+    PlatformBytes { native: u64, browser: u64 },
     Flag(bool),
     /// The first variant of a choice.
     FirstVariant,
@@ -144,7 +146,7 @@ pub const KEYS: &[Key] = &[
           doc: "How long the first write waits for company before an upload (0 = upload at once)." },
     Key { name: "max_batch_bytes", kind: Kind::Size, default: KeyDefault::Bytes(256 * 1024), low_memory: Some(64 * 1024), doors: ALL, per_destination: true,
           doc: "The upload body limit, 1 KiB to 16 MiB." },
-    Key { name: "buffer_bytes", kind: Kind::Size, default: KeyDefault::Bytes(4 * 1024 * 1024), low_memory: Some(512 * 1024), doors: ALL, per_destination: true,
+    Key { name: "buffer_bytes", kind: Kind::Size, default: KeyDefault::PlatformBytes { native: 32 * 1024 * 1024, browser: 4 * 1024 * 1024 }, low_memory: Some(512 * 1024), doors: ALL, per_destination: true,
           doc: "Bounds every byte held, queued or uploading: at least twice `max_batch_bytes`." },
     Key { name: "on_full", kind: Kind::Choice(&ON_FULL), default: KeyDefault::FirstVariant, low_memory: None, doors: ALL, per_destination: true,
           doc: "When the buffer is full: `drop_oldest` entries, or `drop_newest` (refuse the new write)." },

@@ -47,11 +47,13 @@ pub struct TakenRecord {
 struct State {
     ring: RecordRing,
     next_seq: u64,
-    /// Bytes held by the shipper outside the ring (the batch being built or uploaded).
+    /// Bytes held by the shipper outside the ring (the batches being built or uploaded).
     held: usize,
     /// Records at the front of the ring that the tap has already seen, and their bytes.
     tapped: usize,
     tapped_bytes: usize,
+    /// Writes ever accepted or refused (`Stats::written`).
+    written: u64,
     /// Records ever pushed, and ever removed from the ring (taken or dropped).
     pushed: u64,
     removed: u64,
@@ -105,6 +107,7 @@ impl Queue {
                 held: 0,
                 tapped: 0,
                 tapped_bytes: 0,
+                written: 0,
                 pushed: 0,
                 removed: 0,
                 in_batch: 0,
@@ -154,7 +157,7 @@ impl Queue {
         if st.closed {
             return Err(PushError::Closed);
         }
-        Counters::add(&self.counters.written, 1);
+        st.written += 1;
         let room = self.limits.buffer_bytes.saturating_sub(st.held);
         while st.ring.used() + size > room {
             let dropped_old = self.limits.on_full == OnFull::DropOldest && st.pop_front().is_some();
@@ -220,9 +223,17 @@ impl Queue {
         }
     }
 
-    /// Records that the batch now holds `bytes` (its encoded body), instead of what it took.
-    pub fn set_held(&self, bytes: usize) {
-        self.lock().held = bytes;
+    /// Records that a batch now holds `body` bytes (its encoded body) instead of the `taken`
+    /// bytes of records it took.
+    pub fn rehold(&self, taken: usize, body: usize) {
+        let mut st = self.lock();
+        st.held = st.held.saturating_sub(taken) + body;
+    }
+
+    /// A settled batch of `body` bytes no longer holds room.
+    pub fn unhold(&self, body: usize) {
+        let mut st = self.lock();
+        st.held = st.held.saturating_sub(body);
     }
 
     /// The current batch left the queue for the disk spool: frees its room and lets flushes
@@ -299,6 +310,12 @@ impl Queue {
         std::mem::take(&mut self.lock().dropped_unreported)
     }
 
+    /// When the oldest queued record was written (unix nanos), if there is one.
+    pub fn oldest_written(&self) -> Option<i64> {
+        let st = self.lock();
+        (st.ring.records() > 0).then(|| st.ring.header_at(0).unix_nanos)
+    }
+
     pub fn has_records(&self) -> bool {
         self.lock().ring.records() > 0
     }
@@ -368,8 +385,8 @@ impl Queue {
 
     pub fn stats(&self) -> Stats {
         let st = self.lock();
-        let queued = (st.ring.used() + st.held) as u64;
+        let (written, queued) = (st.written, (st.ring.used() + st.held) as u64);
         drop(st);
-        self.counters.snapshot(queued)
+        self.counters.snapshot(written, queued)
     }
 }

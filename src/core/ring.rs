@@ -72,8 +72,15 @@ impl RecordRing {
     pub fn push(&mut self, header: RecordHeader, payload: &[u8]) {
         debug_assert!(self.used + header.size() <= self.capacity());
         let at = self.wrap(self.head + self.used);
-        let at = self.copy_in(at, &header.to_bytes());
-        self.copy_in(at, payload);
+        // The common case, the record in one piece: written in place, without range checks per part.
+        if let Some(slot) = self.buf.get_mut(at..at + header.size()) {
+            let (head, body) = slot.split_at_mut(HEADER_LEN);
+            head.copy_from_slice(&header.to_bytes());
+            body.copy_from_slice(payload);
+        } else {
+            let at = self.copy_in(at, &header.to_bytes());
+            self.copy_in(at, payload);
+        }
         self.used += header.size();
         self.records += 1;
     }

@@ -27,6 +27,9 @@ use super::Shared;
 const COMPRESS_ABOVE: usize = 256;
 /// Compression is used only when it saves more than this many bytes.
 const COMPRESS_MIN_SAVING: usize = 64;
+/// At most this much payload is taken out of the queue under its lock at a time, so that a
+/// writer never waits for more than a short copy.
+const TAKE_BYTES: usize = 8 * 1024;
 
 /// Where and how a shipper uploads.
 #[derive(Debug, Clone)]
@@ -87,6 +90,8 @@ pub struct Shipper<T, Tm, C> {
     /// With a disk spool: batches come only through the handoff (the spool writer builds them),
     /// and each one is reported here, by id, once settled (see [`Shipper::with_spool`]).
     spool_settled: Option<SpoolSettled>,
+    /// A batch built while the one before it was being compressed, to deliver next.
+    next_batch: Option<Batch>,
 }
 
 /// Called with the id of each handed-off batch once it is settled (disk spool mode).
@@ -158,6 +163,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             backup_url: None,
             failover: Failover::new(false, Duration::ZERO),
             spool_settled: None,
+            next_batch: None,
         }
     }
 
@@ -187,36 +193,62 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
         let _ = self.run_until_stopped().await;
     }
 
+    /// Batches wait until they are full or `flush_delay` has passed since their first entry was
+    /// written (logtail's semantics); a flush, shutdown and handed-off batches go at once.
     async fn run_until_stopped(&mut self) -> Result<(), Stopped> {
+        let takes_from_queue = self.spool_settled.is_none();
         loop {
+            if let Some(batch) = self.next_batch.take() {
+                self.deliver_with_splits(batch).await?;
+                continue;
+            }
             let (intake, handoff) = (&mut self.intake, &self.handoff);
-            let takes_from_queue = self.spool_settled.is_none();
             intake
                 .wait(std::future::pending::<()>(), |s| {
                     (takes_from_queue && s.queue.has_records()) || !handoff.is_empty()
                 })
                 .await?;
-            if !self.settings.flush_delay.is_zero() && handoff.is_empty() {
-                let delay = self.timer.sleep(self.settings.flush_delay);
-                intake
-                    .wait(delay, |s| s.queue.is_urgent() || !handoff.is_empty())
-                    .await?;
-            }
-            loop {
-                let batch = match self.handoff.pop() {
-                    Some(batch) => batch,
-                    None if takes_from_queue && self.intake.shared.queue.has_records() => self
-                        .intake
-                        .build_batch(self.ids.next_id(), self.settings.max_batch_bytes),
-                    None => break,
-                };
+            if let Some(batch) = self.handoff.pop() {
                 let spooled_id = self.spool_settled.as_ref().map(|_| batch.id.clone());
                 self.deliver_with_splits(batch).await?;
                 if let (Some(on_settled), Some(id)) = (&self.spool_settled, spooled_id) {
                     on_settled(&id);
                 }
+                continue;
             }
+            if !takes_from_queue {
+                continue;
+            }
+            if let Some(wait) = self.until_due() {
+                let (intake, handoff) = (&mut self.intake, &self.handoff);
+                let delay = self.timer.sleep(wait);
+                intake
+                    .wait(delay, |s| s.queue.is_urgent() || !handoff.is_empty())
+                    .await?;
+                continue;
+            }
+            let batch = self
+                .intake
+                .build_batch(self.ids.next_id(), self.settings.max_batch_bytes);
+            self.deliver_with_splits(batch).await?;
         }
+    }
+
+    /// How much longer the queued entries wait: `None` when a batch is due now (the queue holds
+    /// a full one, a flush or shutdown asks, or `flush_delay` has passed since the oldest entry
+    /// was written).
+    fn until_due(&self) -> Option<Duration> {
+        let queue = &self.intake.shared.queue;
+        if self.settings.flush_delay.is_zero() || queue.is_urgent() {
+            return None;
+        }
+        let written = queue.oldest_written()?;
+        let age = self.clock.unix_nanos().saturating_sub(written).max(0) as u64;
+        let left = self
+            .settings
+            .flush_delay
+            .checked_sub(Duration::from_nanos(age))?;
+        (!left.is_zero()).then_some(left)
     }
 
     async fn deliver_with_splits(&mut self, batch: Batch) -> Result<(), Stopped> {
@@ -239,8 +271,30 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
     /// Sends one batch until it is delivered, rejected, or must be split.
     async fn deliver(&mut self, batch: &mut Batch) -> Result<Delivery, Stopped> {
         let body = batch.body();
-        let (wire, content_encoding) = match self.compress(&body).await {
-            Some((compressed, codec)) => (compressed, Some(codec.content_encoding())),
+        let compressed = match self.codec_for(body) {
+            Some(codec) => {
+                let compressing = self.transport.compress(codec, body);
+                // Meanwhile, where that runs on another thread, the next batch is built if one
+                // is due already: a queue that fills faster than batches go.
+                if self.transport.compresses_in_background()
+                    && self.next_batch.is_none()
+                    && self.spool_settled.is_none()
+                    && self.intake.shared.queue.has_records()
+                    && self.until_due().is_none()
+                {
+                    let id = self.ids.next_id();
+                    let max = self.settings.max_batch_bytes;
+                    self.next_batch = Some(self.intake.build_batch(id, max));
+                }
+                // Compression is used only when it saves more than 64 bytes.
+                (compressing.await)
+                    .filter(|c| c.len() + COMPRESS_MIN_SAVING < body.len())
+                    .map(|c| (c, codec))
+            }
+            None => None,
+        };
+        let (wire, content_encoding) = match &compressed {
+            Some((compressed, codec)) => (&compressed[..], Some(codec.content_encoding())),
             None => (body, None),
         };
         let orig_content_length = content_encoding.map(|_| batch.len());
@@ -253,7 +307,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             };
             let request = Request {
                 url,
-                body: &wire,
+                body: wire,
                 content_encoding,
                 orig_content_length,
                 batch_id: &batch.id,
@@ -334,8 +388,8 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
         }
     }
 
-    /// Compresses when the body is over 256 bytes and that saves more than 64.
-    async fn compress(&self, body: &[u8]) -> Option<(Vec<u8>, Codec)> {
+    /// The codec a body is compressed with: when compression is on and the body is over 256 bytes.
+    fn codec_for(&self, body: &[u8]) -> Option<Codec> {
         let codec = match self.settings.compression {
             Compression::None => return None,
             // gzip is the one compression OTLP/HTTP receivers must accept.
@@ -346,11 +400,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             Compression::Zstd => Codec::Zstd,
             Compression::Gzip => Codec::Gzip,
         };
-        if body.len() <= COMPRESS_ABOVE {
-            return None;
-        }
-        let compressed = self.transport.compress(codec, body).await?;
-        (compressed.len() + COMPRESS_MIN_SAVING < body.len()).then_some((compressed, codec))
+        (body.len() > COMPRESS_ABOVE).then_some(codec)
     }
 
     fn settle(&self, batch: &Batch, delivered: bool, rejection: Option<(u16, &[u8])>) {
@@ -365,7 +415,9 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                 ),
             );
         }
-        self.intake.shared.queue.settle(records, delivered);
+        let queue = &self.intake.shared.queue;
+        queue.settle(records, delivered);
+        queue.unhold(batch.len());
     }
 }
 
@@ -416,17 +468,18 @@ impl Intake {
             .take_untapped(&mut self.scratch, &mut self.taken);
         for i in 0..self.taken.len() {
             let record = self.taken[i];
-            self.encode_record(&record);
+            self.entry.clear();
+            self.encode_record(&record, None);
             self.shared.tap.publish(trim_newline(&self.entry));
         }
     }
 
-    /// Encodes one taken record into `self.entry`.
-    fn encode_record(&mut self, record: &TakenRecord) {
-        self.entry.clear();
+    /// Encodes one taken record, into `body` (the batch's) or else into `self.entry`.
+    fn encode_record(&mut self, record: &TakenRecord, body: Option<&mut Vec<u8>>) {
+        let out = body.unwrap_or(&mut self.entry);
         let payload = &self.scratch[record.start..record.start + record.header.len as usize];
         if record.header.kind == KIND_ENCODED {
-            self.entry.extend_from_slice(payload);
+            out.extend_from_slice(payload);
             return;
         }
         let metrics = self.shared.metrics.as_ref().map(|source| source());
@@ -435,7 +488,29 @@ impl Intake {
             proc_seq: record.header.proc_seq,
             metrics: metrics.as_deref(),
         };
-        self.encoder.encode(payload, &meta, &mut self.entry);
+        self.encoder.encode(payload, &meta, out);
+    }
+
+    /// Adds one taken record to the batch, as its body format wants it (a logtail entry is
+    /// encoded straight into the body), and publishes it to the tap unless it was already.
+    fn push_record(&mut self, batch: &mut Batch, record: &TakenRecord) {
+        let publish = !record.tapped && self.shared.feeds_tap;
+        match batch.format() {
+            BodyFormat::Logtail => {
+                let entry = batch.push_with(true, |out| self.encode_record(record, Some(out)));
+                if publish {
+                    self.shared.tap.publish(trim_newline(entry));
+                }
+            }
+            BodyFormat::Otlp(_) => {
+                self.entry.clear();
+                self.encode_record(record, None);
+                if publish {
+                    self.shared.tap.publish(trim_newline(&self.entry));
+                }
+                self.push_entry(batch, true, Some(record.header.unix_nanos));
+            }
+        }
     }
 
     /// Adds `self.entry` to the batch, as its body format wants it. `written_at`: the write's
@@ -456,6 +531,8 @@ impl Intake {
     /// encoding adds to raw writes), after the dropped-entries notice. Synchronous.
     pub fn build_batch(&mut self, id: String, max: usize) -> Batch {
         let mut batch = Batch::with_format(id, self.shared.body_format.clone());
+        // The body passes `max` by its last entry at most; an entry is at most a text write.
+        batch.reserve(max + self.encoder.options().text_limit);
         let dropped = self.shared.queue.take_dropped_unreported();
         if dropped > 0 {
             let notice = DropNotice { dropped };
@@ -465,26 +542,24 @@ impl Intake {
             self.push_entry(&mut batch, false, None);
             batch.noticed(notice);
         }
+        let mut taken = 0;
         while batch.len() < max && self.shared.queue.has_records() {
             self.scratch.clear();
             self.taken.clear();
             // Entries are larger than their writes (metadata, escaping; log records more so):
             // take a fraction of what is left each round, so the batch ends close to `max`
             // without knowing sizes ahead.
-            let room = (max - batch.len()) / batch.format().growth();
+            let room = ((max - batch.len()) / batch.format().growth()).min(TAKE_BYTES);
             self.shared
                 .queue
                 .take(room, &mut self.scratch, &mut self.taken);
             for i in 0..self.taken.len() {
                 let record = self.taken[i];
-                self.encode_record(&record);
-                if !record.tapped && self.shared.feeds_tap {
-                    self.shared.tap.publish(trim_newline(&self.entry));
-                }
-                self.push_entry(&mut batch, true, Some(record.header.unix_nanos));
+                taken += record.header.size();
+                self.push_record(&mut batch, &record);
             }
         }
-        self.shared.queue.set_held(batch.len());
+        self.shared.queue.rehold(taken, batch.len());
         batch
     }
 }

@@ -7,7 +7,6 @@ include!(concat!(env!("OUT_DIR"), "/stats.rs"));
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub written: AtomicU64,
     pub uploaded: AtomicU64,
     pub dropped: AtomicU64,
     pub rejected: AtomicU64,
@@ -20,9 +19,11 @@ impl Counters {
         counter.fetch_add(n, Relaxed);
     }
 
-    pub fn snapshot(&self, queued_bytes: u64) -> Stats {
+    /// The counters, with `written` (which the queue counts under its lock, to spare the
+    /// caller's path an atomic operation) and the bytes queued.
+    pub fn snapshot(&self, written: u64, queued_bytes: u64) -> Stats {
         Stats {
-            written: self.written.load(Relaxed),
+            written,
             uploaded: self.uploaded.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             rejected: self.rejected.load(Relaxed),

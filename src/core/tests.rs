@@ -62,6 +62,10 @@ struct World {
     sent: RefCell<Vec<Sent>>,
     /// URLs that fail every request (a server that is down), whatever the script says.
     down: RefCell<Vec<String>>,
+    /// How long each request takes to be answered (virtual time).
+    latency: Cell<Duration>,
+    /// Whether the transport says it compresses on another thread.
+    background: Cell<bool>,
 }
 
 #[derive(Clone, Default)]
@@ -124,7 +128,9 @@ impl Transport for Fake {
                 .pop_front()
                 .unwrap_or(Reply::Status(200, None, ""))
         };
+        let latency = self.sleep(self.0.latency.get());
         async move {
+            latency.await;
             match reply {
                 Reply::Status(status, retry_after, body) => Ok(Response {
                     status,
@@ -151,6 +157,10 @@ impl Transport for Fake {
 
     fn preferred_codec(&self) -> Option<Codec> {
         Some(Codec::Zstd)
+    }
+
+    fn compresses_in_background(&self) -> bool {
+        self.0.background.get()
     }
 }
 
@@ -882,4 +892,122 @@ fn the_one_logger_fans_out_flushes_and_shuts_down_once() {
     h.advance(ms(1));
     assert_eq!(outcome.borrow_mut().take(), Some(Err(Error::ShutDown)));
     assert_eq!(log.destination_stats().nth(1).unwrap().stats.dropped, 2);
+}
+
+/// `count` lines written one every millisecond (each says when: `"{ms:06} …"`, 100 bytes),
+/// advancing virtual time between them.
+fn write_steadily(h: &mut Harness, from_ms: u64, count: u64) {
+    for t in from_ms..from_ms + count {
+        h.write(&format!("{t:06}{}", "s".repeat(94))).unwrap();
+        h.advance(ms(1));
+    }
+}
+
+/// When the first entry of an upload was written (its text starts with the millisecond).
+fn first_written(sent: &Sent) -> Duration {
+    ms(sent.texts()[0][..6].parse().unwrap())
+}
+
+#[test]
+fn at_a_steady_rate_batches_fill_up_instead_of_following_each_upload() {
+    // Each upload takes 5 ms: before, every next upload carried the ~5 lines that came meanwhile.
+    let mut h = Harness::new(r#""max_batch_bytes":4096"#);
+    h.fake.0.latency.set(ms(5));
+    write_steadily(&mut h, 0, 3000);
+    let sent = h.sent();
+    let bytes: usize = sent.iter().map(|s| s.body.len()).sum();
+    // Each entry is 112 bytes of body: a full batch holds 36 or 37 of them, a few ms of writes.
+    assert!(
+        sent.len() <= bytes / 3500 + 1,
+        "{} requests for {bytes} bytes",
+        sent.len()
+    );
+    for s in &sent {
+        assert!(s.body.len() >= 3500, "a batch goes full: {}", s.body.len());
+        assert!(
+            s.at - first_written(s) <= ms(2000),
+            "and never later than the delay"
+        );
+    }
+    h.stats_balance();
+}
+
+#[test]
+fn a_slow_steady_rate_uploads_once_per_flush_delay_after_each_first_write() {
+    let mut h = Harness::new("");
+    h.fake.0.latency.set(ms(5));
+    for i in 0..100 {
+        h.write(&format!("{:06} slow", i * 100)).unwrap();
+        h.advance(ms(100));
+    }
+    let sent = h.sent();
+    assert_eq!(sent.len(), 5, "10 s of lines, one upload per 2 s");
+    for s in &sent {
+        assert_eq!(
+            s.at - first_written(s),
+            ms(2000),
+            "the first write armed the delay"
+        );
+    }
+    assert_eq!(sent[0].texts().len(), 20, "lines written from 0 to 1900 ms");
+}
+
+#[test]
+fn flush_uploads_a_partial_batch_at_once_in_the_middle_of_a_steady_stream() {
+    let mut h = Harness::new(r#""max_batch_bytes":65536"#);
+    h.fake.0.latency.set(ms(5));
+    write_steadily(&mut h, 0, 500);
+    assert!(h.sent().is_empty(), "neither full nor due");
+    let target = h.shared.queue.request_flush();
+    h.advance(ms(5));
+    assert!(h.shared.queue.is_settled(target));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].at, ms(500));
+    assert_eq!(sent[0].texts().len(), 500);
+    write_steadily(&mut h, 505, 100);
+    assert_eq!(h.sent().len(), 1, "the next batch waits again");
+}
+
+#[test]
+fn building_the_next_batch_during_compression_loses_reorders_and_overholds_nothing() {
+    let mut h =
+        Harness::new(r#""compression":"zstd","max_batch_bytes":1024,"flush_delay_ms":60000"#);
+    h.fake.0.background.set(true);
+    h.fake.0.latency.set(ms(5));
+    // Written at once, without letting the shipper run: a queue that holds many batches.
+    for i in 0..100 {
+        let line = format!("{i:04}{}", "b".repeat(96));
+        h.shared
+            .write(line.as_bytes(), h.fake.unix_nanos())
+            .unwrap();
+    }
+    h.advance(ms(1));
+    assert_eq!(h.sent().len(), 1, "the first batch is in flight");
+    // Two batches of 10 records (10 × 121 bytes in the queue, a 1131-byte body each) are out
+    // of the queue: the one in flight and the next, built while the first was compressed.
+    assert_eq!(
+        h.shared.queue.stats().queued_bytes,
+        100 * 121 - 2 * (10 * 121 - 1131)
+    );
+    h.advance(ms(1000));
+    let sent = h.sent();
+    let s = h.shared.queue.stats();
+    assert_eq!(
+        (s.uploaded, s.dropped, s.queued_bytes),
+        (100, 0, 0),
+        "{s:?}"
+    );
+    let seqs: Vec<u64> = sent
+        .iter()
+        .map(|s| s.batch_id.rsplit('-').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=sent.len() as u64).collect::<Vec<_>>(),
+        "batches go in the order they were built"
+    );
+    let bodies: usize = sent.iter().map(|s| s.orig_content_length.unwrap()).sum();
+    assert!(bodies > 100 * 112, "every entry went, compressed");
+    h.stats_balance();
 }

@@ -65,6 +65,13 @@ pub trait Transport {
     /// The codec `compression: "auto"` means on this runtime.
     fn preferred_codec(&self) -> Option<Codec>;
 
+    /// Whether `compress` works on another thread once called, so that the shipper may build
+    /// the next batch meanwhile (elsewhere it keeps one batch out of the queue at a time, which
+    /// a page's exit drain can still send).
+    fn compresses_in_background(&self) -> bool {
+        false
+    }
+
     /// Whether the network is known to be up (browsers know; elsewhere assume it is).
     fn is_online(&self) -> bool {
         true

@@ -1,13 +1,16 @@
 //! The native runtime's Transport (reqwest with rustls), Timer (tokio) and Clock (system time).
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::io::Write;
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::channel::oneshot;
 
 use crate::core::traits::{
     Clock, Codec, Request, Response, Timer, Transport, TransportError, ERROR_BODY_PREFIX,
 };
+
 /// Response bodies up to this size are read to their end so that the connection is reused; a
 /// larger one is dropped (and its connection closed) rather than downloaded.
 const DRAINED_RESPONSE_BYTES: usize = 64 * 1024;
@@ -17,8 +20,7 @@ const ZSTD_LEVEL: i32 = 1;
 
 pub struct HttpTransport {
     client: reqwest::Client,
-    /// One zstd context for the logger's life: creating one per batch costs more than compressing.
-    zstd: RefCell<zstd::bulk::Compressor<'static>>,
+    compressor: Compressor,
 }
 
 impl HttpTransport {
@@ -27,11 +29,51 @@ impl HttpTransport {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| error_message(&e))?;
-        let zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| e.to_string())?;
         Ok(HttpTransport {
             client,
-            zstd: RefCell::new(zstd),
+            compressor: Compressor::start()?,
         })
+    }
+}
+
+/// A body to compress, and where its result goes.
+struct Job {
+    codec: Codec,
+    body: Vec<u8>,
+    done: oneshot::Sender<Option<Vec<u8>>>,
+}
+
+/// Compresses on a thread of its own, so that the shipper encodes the next batch meanwhile.
+/// The thread ends when the transport is dropped.
+struct Compressor {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Compressor {
+    fn start() -> Result<Self, String> {
+        // One zstd context for the logger's life: creating one per batch costs more than compressing.
+        let mut zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| e.to_string())?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("logship-compress".into())
+            .spawn(move || {
+                for job in queue {
+                    let compressed = match job.codec {
+                        Codec::Zstd => zstd.compress(&job.body).ok(),
+                        Codec::Gzip => {
+                            let mut encoder = flate2::write::GzEncoder::new(
+                                Vec::new(),
+                                flate2::Compression::fast(),
+                            );
+                            let written = encoder.write_all(&job.body);
+                            written.and_then(|_| encoder.finish()).ok()
+                        }
+                    };
+                    let _ = job.done.send(compressed);
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Compressor { jobs })
     }
 }
 
@@ -102,24 +144,33 @@ impl Transport for HttpTransport {
         }
     }
 
+    /// Hands the body to the compressing thread at once; the future waits for its result.
     fn compress<'a>(
         &'a self,
         codec: Codec,
         body: &'a [u8],
     ) -> impl Future<Output = Option<Vec<u8>>> + 'a {
-        let compressed = match codec {
-            Codec::Zstd => self.zstd.borrow_mut().compress(body).ok(),
-            Codec::Gzip => {
-                let mut encoder =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                encoder.write_all(body).and_then(|_| encoder.finish()).ok()
-            }
+        let (done, result) = oneshot::channel();
+        let job = Job {
+            codec,
+            body: body.to_vec(),
+            done,
         };
-        std::future::ready(compressed)
+        let handed = self.compressor.jobs.send(job).is_ok();
+        async move {
+            match handed {
+                true => result.await.ok().flatten(),
+                false => None,
+            }
+        }
     }
 
     fn preferred_codec(&self) -> Option<Codec> {
         Some(Codec::Zstd)
+    }
+
+    fn compresses_in_background(&self) -> bool {
+        true
     }
 }
 

@@ -89,12 +89,12 @@ impl ExitDrain {
             if open && piece.len() <= keepalive_room() as usize {
                 if let Some(attempt) =
                     self.net
-                        .start(&url, &piece.body(), &piece.id, KEEPALIVE_BUDGET)
+                        .start(&url, piece.body(), &piece.id, KEEPALIVE_BUDGET)
                 {
                     self.net.add_pending(piece.id.clone(), attempt);
                 }
                 self.handoff.push(piece);
-            } else if open && self.beacon_ok && beacon(&url, &piece.body()) {
+            } else if open && self.beacon_ok && beacon(&url, piece.body()) {
                 // The browser owns it now; there will be no answer to settle it with.
                 self.shared.queue.settle(piece.records(), true);
             } else {

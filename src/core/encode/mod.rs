@@ -7,6 +7,7 @@ mod time;
 use super::level;
 use json_object::{ObjectScanner, ObjectShape};
 pub use text::{append_decimal, append_escaped};
+use time::TimeFormatter;
 
 /// What shapes every entry of one logger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +69,7 @@ pub struct Encoder {
     members: Vec<u8>,
     detail: Vec<u8>,
     scanner: ObjectScanner,
+    times: TimeFormatter,
 }
 
 impl Encoder {
@@ -78,6 +80,7 @@ impl Encoder {
             members: Vec::new(),
             detail: Vec::new(),
             scanner: ObjectScanner::default(),
+            times: TimeFormatter::default(),
         }
     }
 
@@ -103,7 +106,7 @@ impl Encoder {
         };
         let Some(shape) = self.scanner.scan(payload) else {
             metadata.metrics = meta.metrics;
-            append_text_entry(out, &metadata, payload, opts.text_limit);
+            append_text_entry(out, &metadata, &mut self.times, payload, opts.text_limit);
             return true;
         };
         if payload.len() > opts.object_limit {
@@ -114,7 +117,7 @@ impl Encoder {
             let detail = std::str::from_utf8(&self.detail).unwrap_or_default();
             metadata.error = Some((detail, BadData::Truncated(payload, opts.object_limit / 6)));
             out.push(b'{');
-            append_metadata(out, &metadata);
+            append_metadata(out, &metadata, &mut self.times);
             out.extend_from_slice(b"}\n");
             return true;
         }
@@ -124,7 +127,7 @@ impl Encoder {
             metadata.error = Some(("duplicate logtail member", BadData::Json(value)));
         }
         out.push(b'{');
-        if append_metadata(out, &metadata) && !self.members.is_empty() {
+        if append_metadata(out, &metadata, &mut self.times) && !self.members.is_empty() {
             out.push(b',');
         }
         out.extend_from_slice(&self.members);
@@ -143,13 +146,26 @@ impl Encoder {
             metrics: None,
             level: 0,
         };
-        append_text_entry(out, &metadata, text.as_bytes(), self.options.text_limit);
+        let mut times = TimeFormatter::default(); // a notice has no client_time
+        append_text_entry(
+            out,
+            &metadata,
+            &mut times,
+            text.as_bytes(),
+            self.options.text_limit,
+        );
     }
 }
 
-fn append_text_entry(out: &mut Vec<u8>, metadata: &Metadata<'_>, payload: &[u8], limit: usize) {
+fn append_text_entry(
+    out: &mut Vec<u8>,
+    metadata: &Metadata<'_>,
+    times: &mut TimeFormatter,
+    payload: &[u8],
+    limit: usize,
+) {
     out.push(b'{');
-    let wrote_metadata = append_metadata(out, metadata);
+    let wrote_metadata = append_metadata(out, metadata, times);
     if !payload.is_empty() {
         if wrote_metadata {
             out.push(b',');
@@ -210,7 +226,7 @@ fn skip_whitespace(src: &[u8], mut at: usize) -> usize {
 }
 
 /// Appends the metadata members (PROTOCOL.md §1.2, in order, no spaces); says whether any was written.
-fn append_metadata(out: &mut Vec<u8>, m: &Metadata<'_>) -> bool {
+fn append_metadata(out: &mut Vec<u8>, m: &Metadata<'_>, times: &mut TimeFormatter) -> bool {
     let start = out.len();
     if m.client_time.is_some() || m.proc_id.is_some() || m.proc_seq.is_some() || m.error.is_some() {
         out.extend_from_slice(b"\"logtail\":{");
@@ -223,7 +239,7 @@ fn append_metadata(out: &mut Vec<u8>, m: &Metadata<'_>) -> bool {
         };
         if let Some(nanos) = m.client_time {
             member(out, b"\"client_time\":\"");
-            time::append_rfc3339(out, nanos);
+            times.append(out, nanos);
             out.push(b'"');
         }
         if let Some(id) = m.proc_id {

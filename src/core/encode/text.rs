@@ -37,14 +37,40 @@ pub fn append_escaped(out: &mut Vec<u8>, mut src: &[u8]) {
     }
 }
 
+/// The index of the first byte at or after `from` that JSON escapes (a control byte, `"` or
+/// `\\`), or `src.len()`: eight bytes at a time, since most text escapes nothing.
+fn next_escape(src: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte of `x` below `n` (exact for the lowest such byte, which is the
+    // one wanted: a borrow only ever marks bytes above it).
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+    let mut i = from;
+    while let Some(chunk) = src.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let found = below(x, 0x20)
+            | below(x ^ (ONES * u64::from(b'"')), 1)
+            | below(x ^ (ONES * u64::from(b'\\')), 1);
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + src[i..]
+        .iter()
+        .take_while(|&&b| ESCAPE[b as usize] == 0)
+        .count()
+}
+
 fn append_escaped_utf8(out: &mut Vec<u8>, src: &[u8]) {
     let mut start = 0;
-    for (i, &b) in src.iter().enumerate() {
-        let escape = ESCAPE[b as usize];
-        if escape == 0 {
-            continue;
-        }
+    loop {
+        let i = next_escape(src, start);
         out.extend_from_slice(&src[start..i]);
+        let Some(&b) = src.get(i) else {
+            return;
+        };
+        let escape = ESCAPE[b as usize];
         if escape == b'u' {
             out.extend_from_slice(b"\\u00");
             out.push(HEX[(b >> 4) as usize]);
@@ -55,7 +81,6 @@ fn append_escaped_utf8(out: &mut Vec<u8>, src: &[u8]) {
         }
         start = i + 1;
     }
-    out.extend_from_slice(&src[start..]);
 }
 
 /// Where `src` is cut when it is longer than `limit`: back up over (at most three) UTF-8
@@ -108,6 +133,24 @@ mod tests {
         let mut out = Vec::new();
         append_escaped(&mut out, src);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_ascii_byte_at_every_offset_of_a_word_escapes_as_serde_json_does() {
+        for b in 0u8..0x80 {
+            for at in 0..20 {
+                let mut src = b"abcdefghijklmnopqrst".to_vec();
+                src[at] = b;
+                let text = std::str::from_utf8(&src).unwrap();
+                let expected = serde_json::to_string(text).unwrap();
+                let expected = &expected[1..expected.len() - 1];
+                assert_eq!(
+                    escaped(&src).to_lowercase(),
+                    expected.to_lowercase(),
+                    "{b:#x} at {at}"
+                );
+            }
+        }
     }
 
     #[test]
