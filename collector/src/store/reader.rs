@@ -216,6 +216,11 @@ pub(crate) struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    #[cfg(test)]
+    pub fn conn(&self) -> &Connection {
+        self.conn
+    }
+
     fn meta(&self, key: &str) -> rusqlite::Result<i64> {
         Ok(self
             .conn

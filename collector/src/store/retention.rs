@@ -61,13 +61,10 @@ impl Size {
         let free = pragma("freelist_count")?;
         let db_pages = u64::try_from(pages * page_size).unwrap_or(0);
         let used = u64::try_from((pages - free) * page_size).unwrap_or(0);
-        let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
         let (files, db_file) = match file {
             Some(path) => {
-                let mut wal = path.as_os_str().to_owned();
-                wal.push("-wal");
                 let db = len(path);
-                (db + len(Path::new(&wal)), db)
+                (db + len(&wal_path(path)), db)
             }
             None => (db_pages, db_pages),
         };
@@ -77,6 +74,16 @@ impl Size {
             used,
         })
     }
+}
+
+fn len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    wal.into()
 }
 
 impl Retention {
@@ -93,6 +100,11 @@ impl Retention {
     /// How big the WAL may grow before SQLite checkpoints it.
     pub fn wal_limit(&self) -> u64 {
         (self.limits.max_db_bytes / 16).clamp(1 << 20, 64 << 20)
+    }
+
+    /// The WAL file's size (0 in memory).
+    pub fn wal_bytes(&self) -> u64 {
+        self.file.as_deref().map_or(0, |db| len(&wal_path(db)))
     }
 
     /// The bytes the database file may use.

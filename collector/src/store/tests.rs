@@ -249,3 +249,55 @@ fn time_ranges_select_by_received_time() {
         assert_eq!(ids(&got), want, "{from:?}..{to:?}");
     }
 }
+
+/// A read that runs too long is stopped with a clear error, its connection works again afterwards, and
+/// uploads commit while it runs: in memory (shared cache) and in a file (WAL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_read_times_out_and_never_stalls_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slow.db");
+    let (memory, file) = tokio::join!(
+        long_read_beside_writes(None),
+        long_read_beside_writes(Some(&file))
+    );
+    for (taken, store) in [memory, file] {
+        assert!(taken >= reader::READ_TIME_LIMIT, "{taken:?}");
+        assert!(taken < reader::READ_TIME_LIMIT * 3, "{taken:?}");
+        store.close();
+    }
+}
+
+async fn long_read_beside_writes(path: Option<&std::path::Path>) -> (Duration, Store) {
+    let store = Store::open(path, UNLIMITED).unwrap();
+    let started = std::time::Instant::now();
+    let endless = store.read(|r| {
+        r.conn().query_row(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+    });
+    let writes = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for i in 0..20 {
+            let text = format!(r#"{{"text":"written during a long read {i}"}}"#);
+            let write = store.write(batch("w", &[(0, &text)]));
+            let outcome = tokio::time::timeout(Duration::from_secs(1), write)
+                .await
+                .expect("a write commits within a second while a read runs");
+            assert_eq!(outcome, Ok(Outcome::Stored(1)));
+        }
+        let stats = store.read(|r| r.stats()).await.unwrap();
+        assert_eq!(stats.entries, 20);
+    };
+    let (result, ()) = tokio::join!(endless, writes);
+    let taken = started.elapsed();
+    let err = result.expect_err("an endless read is stopped");
+    assert!(matches!(err, ReadError::TimedOut), "{err}");
+    assert!(err.to_string().contains("took longer than 5 s"), "{err}");
+    // The interrupted connection went back to the pool and reads again.
+    for _ in 0..8 {
+        assert_eq!(store.read(|r| r.stats()).await.unwrap().entries, 20);
+    }
+    (taken, store)
+}

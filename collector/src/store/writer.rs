@@ -32,6 +32,8 @@ const GROUP_MAX_ENTRIES: usize = 50_000;
 const IDLE: Duration = Duration::from_millis(5);
 /// …or after every group commit while it is this many entries behind.
 const INDEX_BACKLOG_MAX: i64 = 1_000_000;
+/// How long a checkpoint waits for readers before it leaves the rest for later.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(50);
 /// The longest the thread sleeps without looking at its background work.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -103,6 +105,13 @@ impl Writer {
             wal_limit / 4096
         ))?;
         conn.execute_batch(SCHEMA)?;
+        // Deleted entries leave the index at once instead of as tombstones that only merges remove, so
+        // the index shrinks with the entries.
+        conn.execute_batch(
+            "INSERT INTO entries_fts (entries_fts, rank) VALUES ('secure-delete', 1)",
+        )?;
+        // Only checkpoints ever wait (for readers on an old snapshot), and they may give up quickly.
+        conn.busy_timeout(CHECKPOINT_WAIT)?;
         let counted: bool = conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM meta WHERE key = ?1)",
             [META_ENTRIES],
@@ -371,12 +380,18 @@ impl Writer {
         Ok(())
     }
 
+    /// Copies the WAL into the database; truncates it when it grew past its limit (a big transaction), so
+    /// the files shrink back while idle.
     fn checkpoint(&mut self) {
         self.dirty = false;
-        // PASSIVE: never waits for readers; what it cannot copy now is copied next time.
+        let mode = if self.retention.wal_bytes() > self.retention.wal_limit() {
+            "TRUNCATE"
+        } else {
+            "PASSIVE"
+        };
         if let Err(e) = self
             .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
         {
             eprintln!("logship-collector: checkpoint failed: {e}");
         }
