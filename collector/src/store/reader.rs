@@ -476,9 +476,10 @@ impl Reader<'_> {
                 oldest.map_or(to, |s| s * 1000).max(to - 86_400_000)
             }
         };
-        // Whole seconds per bucket, and at least a minute in view.
+        // At least a minute in view, in buckets of whole seconds that start on a multiple of their length.
         let from = from.min(to - 60_000);
         let step = ((to - from + buckets * 1000 - 1) / (buckets * 1000)).max(1) * 1000;
+        let from = from.div_euclid(step) * step;
         let buckets = (to - from + step - 1) / step;
         let mut counts = vec![[0i64; 3]; usize::try_from(buckets).unwrap_or(0)];
         let mut stmt = self.conn.prepare_cached(

@@ -171,3 +171,85 @@ async fn entries_older_than_keep_are_deleted() {
     let v: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
     assert_eq!(v["entries"].as_array().unwrap().len(), 1);
 }
+
+/// A database written before counts were kept and before it could shrink: opened, it is rebuilt once
+/// (`auto_vacuum`), its counts and volume are computed, and its batch ids still count.
+#[tokio::test]
+async fn an_older_database_is_converted_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE streams (id INTEGER PRIMARY KEY, collection TEXT NOT NULL, public_id TEXT NOT NULL,
+                 entries INTEGER NOT NULL DEFAULT 0, last_received_at_ms INTEGER NOT NULL DEFAULT 0,
+                 UNIQUE (collection, public_id));
+             CREATE TABLE entries (id INTEGER PRIMARY KEY, stream INTEGER NOT NULL REFERENCES streams (id),
+                 received_at_ms INTEGER NOT NULL, level INTEGER NOT NULL, raw TEXT NOT NULL);
+             CREATE TABLE batches (id INTEGER PRIMARY KEY, received_at_ms INTEGER NOT NULL, batch_id TEXT,
+                 collection TEXT NOT NULL, content_encoding TEXT, wire_bytes INTEGER NOT NULL,
+                 body_bytes INTEGER NOT NULL, entries INTEGER NOT NULL);
+             CREATE TABLE seen_batches (scope TEXT NOT NULL, batch_id TEXT NOT NULL,
+                 received_at_ms INTEGER NOT NULL, PRIMARY KEY (scope, batch_id)) WITHOUT ROWID;
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE VIRTUAL TABLE entries_fts USING fts5 (body, content = '', columnsize = 0);
+             INSERT INTO streams VALUES (1, 'old.app', '{public}', 3, 1000);
+             INSERT INTO entries VALUES (1, 1, 1000, 0, '{{\"text\":\"zzold one\"}}'),
+                 (2, 1, 1000, 1, '{{\"text\":\"zzold two\"}}'), (3, 1, 2000, 0, '{{\"text\":\"zzold three\"}}');
+             INSERT INTO batches VALUES (1, 1000, 'b-1', 'old.app', NULL, 10, 10, 3);
+             INSERT INTO seen_batches VALUES ('c/old.app/{public}', 'b-1', {now});",
+            public = crate::public_id(),
+            now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        ))
+        .unwrap();
+        let mode: i64 = conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, 0);
+    }
+    let c = start_with(Options {
+        db: Some(db.clone()),
+        ..Options::default()
+    });
+    let s = stats(&c).await;
+    assert_eq!(
+        (s["entries"].as_i64(), s["batches"].as_i64()),
+        (Some(3), Some(1)),
+        "{s}"
+    );
+    assert_eq!(search(&c, "zzold").await, 3);
+    let volume = get_json(&format!(
+        "{}/api/volume?from=0&to=60000&buckets=60",
+        c.url()
+    ))
+    .await;
+    assert_eq!(volume["step"], 1000);
+    assert_eq!(
+        volume["counts"].as_array().unwrap()[..3],
+        serde_json::json!([[0, 0, 0], [1, 1, 0], [1, 0, 0]])
+            .as_array()
+            .unwrap()[..]
+    );
+    let (status, text) = post(
+        &upload_url(&c, "old.app"),
+        &[("Logship-Batch", "b-1")],
+        body(&[r#"{"text":"again"}"#]),
+    )
+    .await;
+    assert_eq!(
+        (status, text.as_str()),
+        (200, r#"{"stored":0,"duplicate":true}"#)
+    );
+    ship(&c, "old.app", &[r#"{"text":"zzold four"}"#]).await;
+    assert_eq!(c.entries("old.app").last().unwrap().id, 4);
+    drop(c);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mode: i64 = conn
+        .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, 2, "auto_vacuum is INCREMENTAL now");
+}
