@@ -8,12 +8,13 @@
 //! - [`retention`]: deletes the oldest entries (with their index rows, counts and batch records) to keep the
 //!   database files within `--max-db-bytes` and entries within `--keep`.
 //! - [`reader`]: searches, stats, collections, volume and the tail replay, each on a read-only connection of
-//!   a small pool (WAL: readers and the writer never wait for each other) and with a time limit.
+//!   a small pool ([`pool`]; WAL: readers and the writer never wait for each other) and with a time limit.
 //!
 //! Counts (entries, batches, entries per stream and per second) are kept by the writer, so no read scans.
 
 mod backoff;
 mod indexer;
+mod pool;
 mod reader;
 mod retention;
 mod writer;
@@ -28,7 +29,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, oneshot};
 
-pub(crate) use reader::{Filter, ReadError, Reader};
+pub(crate) use pool::ReadError;
+pub(crate) use reader::{Filter, Reader};
 
 use crate::Error;
 
@@ -228,7 +230,7 @@ enum Job {
 pub(crate) struct Store {
     jobs: mpsc::Sender<Job>,
     tail: broadcast::Sender<Arc<TailItem>>,
-    readers: Arc<reader::Pool>,
+    readers: Arc<pool::Pool>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -242,7 +244,7 @@ impl Store {
             source,
         };
         let mut writer = writer::Writer::open(&location, limits).map_err(db_error)?;
-        let readers = Arc::new(reader::Pool::new(location, limits));
+        let readers = Arc::new(pool::Pool::new(location, limits));
         let (jobs, rx) = mpsc::channel();
         let (tail, _) = broadcast::channel(TAIL_CAPACITY);
         let tail_tx = tail.clone();

@@ -1,6 +1,6 @@
 //! The store's parts together: the writer writes, the reader reads on its own connection.
 
-use super::reader::Pool;
+use super::pool::{self, Pool};
 use super::writer::Writer;
 use super::*;
 use crate::search::Query;
@@ -261,8 +261,8 @@ async fn a_long_read_times_out_and_never_stalls_writes() {
         long_read_beside_writes(Some(&file))
     );
     for (taken, store) in [memory, file] {
-        assert!(taken >= reader::READ_TIME_LIMIT, "{taken:?}");
-        assert!(taken < reader::READ_TIME_LIMIT * 3, "{taken:?}");
+        assert!(taken >= pool::READ_TIME_LIMIT, "{taken:?}");
+        assert!(taken < pool::READ_TIME_LIMIT * 3, "{taken:?}");
         store.close();
     }
 }
