@@ -1,14 +1,14 @@
 //! Bounded disk: the oldest entries go when the database outgrows `--max-db-bytes` or entries outlive
 //! `--keep`.
 //!
-//! The writer asks [`Retention::check`] after its groups (at most every 250 ms); while something is to be
+//! The writer asks [`Retention::check`] after its groups (at most every 50 ms); while something is to be
 //! deleted, it runs one [`Retention::step`] before each group: a small transaction that deletes the oldest
 //! entries, their index rows, their share of the kept counts and the batch records whose entries are all
 //! gone. Freed pages are reused by new entries; when the file itself is over budget (a lowered bound, or a
 //! database that grew before), `PRAGMA incremental_vacuum` gives pages back to the file system.
 //!
-//! Budget: the WAL may grow to `wal_limit` (1/16 of the bound, 1–64 MiB) before SQLite checkpoints it, so
-//! the database file gets the rest. Deletion starts when the pages in use reach 95 % of that and goes on
+//! Budget: the WAL may grow to `wal_limit` (1/16 of the bound, 1–64 MiB) before SQLite checkpoints it, and
+//! past it by the transaction that crosses it, so it gets twice that and the database file the rest. Deletion starts when the pages in use reach 95 % of that and goes on
 //! down to 85 %, so it runs in bursts rather than after every upload.
 //!
 //! Batch ids (`seen_batches`, for exactly-once) are not deleted here: they are small and kept 48 hours
@@ -27,7 +27,7 @@ use super::{now_ms, Limits, META_BATCHES, META_DELETED, META_ENTRIES};
 const CHUNK: i64 = 2_000;
 /// Batch records looked at per transaction.
 const BATCH_CHUNK: i64 = 10_000;
-const CHECK_EVERY: Duration = Duration::from_millis(250);
+const CHECK_EVERY: Duration = Duration::from_millis(50);
 /// Pages given back to the file system per step.
 const VACUUM_PAGES: i64 = 2_048;
 const META_DELETED_UPTO: &str = "deleted_upto";
@@ -107,9 +107,12 @@ impl Retention {
         self.file.as_deref().map_or(0, |db| len(&wal_path(db)))
     }
 
-    /// The bytes the database file may use.
+    /// The bytes the database file may use: the WAL gets twice its limit, as it grows past the limit by
+    /// the transaction that crosses it before a checkpoint resets it.
     fn db_budget(&self) -> u64 {
-        self.limits.max_db_bytes.saturating_sub(self.wal_limit())
+        self.limits
+            .max_db_bytes
+            .saturating_sub(2 * self.wal_limit())
     }
 
     /// Makes the database able to give pages back (`auto_vacuum = INCREMENTAL`): set before the first table
