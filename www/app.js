@@ -1,6 +1,8 @@
 // logship live view: a WebSocket tail of /api/tail, search through /api/entries, counts from /api/collections.
 // Plain ES module, no build step. Every log text goes into the DOM as text, never as HTML.
 
+import { volumeChart } from "./chart.js";
+
 const MAX_ROWS = 5000; // entries kept in the view (and in memory)
 const MAX_PENDING = 20000; // entries held while paused
 const SEARCH_LIMIT = 500;
@@ -15,7 +17,8 @@ const state = {
   paused: false,
   collection: "",
   level: "",
-  search: null, // {q, entries} while showing search results
+  search: null, // {q, entries} while showing search results (or the entries of a picked time range)
+  range: null, // {from, to}: received-time range picked on the volume chart
   counts: new Map(),
   arrivals: [], // timestamps for the rate meter
 };
@@ -38,13 +41,14 @@ function formatTime(ms) {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
-function entryTime(item) {
+// When the client wrote the entry (logtail's client_time, OTLP's timeUnixNano), or null.
+function clientTime(item) {
   const t = item.entry && item.entry.logtail && item.entry.logtail.client_time;
   const parsed = t ? Date.parse(t) : NaN;
   if (!Number.isNaN(parsed)) return parsed;
   const nano = item.entry && item.entry.timeUnixNano;
   if (/^\d+$/.test(String(nano))) return Number(BigInt(nano) / 1000000n);
-  return item.received_at;
+  return null;
 }
 
 function level(item) {
@@ -116,10 +120,19 @@ function renderRow(item, terms) {
   const sev = severity(item);
   const row = el("div", `row l${Math.min(lv, 2)}${sev ? " " + sev : ""}`);
   row.dataset.id = item.id;
-  row.append(el("span", "time", formatTime(entryTime(item))));
+  const written = clientTime(item);
+  const time = el("span", "time", written === null ? "–" : formatTime(written));
+  time.title = "client time (when it was written)";
+  const received = el("span", "recv", formatTime(item.received_at));
+  received.title = "received by the collector";
+  row.append(time, received);
   row.append(el("span", `lvl l${Math.min(lv, 2)}`, lv ? `v${lv}` : "·"));
-  const coll = el("span", "coll-name", item.collection);
-  coll.title = item.collection;
+  const coll = el("button", "coll-name", item.collection);
+  coll.title = `show only ${item.collection}`;
+  coll.addEventListener("click", (ev) => {
+    ev.stopPropagation();
+    setCollection(item.collection);
+  });
   row.append(coll);
   const msg = el("span", "msg");
   const { text, skip } = mainText(entry);
@@ -190,6 +203,7 @@ function updateEmpty() {
   if (state.paused) extra.push(`paused · ${state.pending.length} new`);
   if (state.collection) extra.push(`collection ${state.collection}`);
   if (state.level !== "") extra.push(`level v${state.level}`);
+  if (state.range) extra.push(`received ${formatTime(state.range.from)} – ${formatTime(state.range.to)}`);
   $("status-extra").textContent = extra.join(" · ");
 }
 
@@ -331,12 +345,16 @@ function renderCounts() {
   ul.firstElementChild.firstElementChild.classList.toggle("active", state.collection === "");
 }
 
+function setCollection(name) {
+  state.collection = name;
+  for (const x of $("collections").querySelectorAll(".coll")) x.classList.toggle("active", x.dataset.collection === name);
+  refreshVolume();
+  state.search ? runSearch(state.search.q) : renderAll();
+}
+
 $("collections").addEventListener("click", (ev) => {
   const b = ev.target.closest(".coll");
-  if (!b) return;
-  state.collection = b.dataset.collection;
-  for (const x of $("collections").querySelectorAll(".coll")) x.classList.toggle("active", x === b);
-  state.search ? runSearch(state.search.q) : renderAll();
+  if (b) setCollection(b.dataset.collection);
 });
 
 $("levels").addEventListener("click", (ev) => {
@@ -349,22 +367,31 @@ $("levels").addEventListener("click", (ev) => {
 
 // ---------- search ----------
 
+// Stored entries matching the search words and/or the picked time range.
 async function runSearch(q) {
   q = q.trim();
-  if (!q) return backToLive();
-  const params = new URLSearchParams({ q, limit: String(SEARCH_LIMIT) });
+  if (!q && !state.range) return backToLive();
+  const params = new URLSearchParams({ limit: String(SEARCH_LIMIT) });
+  if (q) params.set("q", q);
   if (state.collection) params.set("collection", state.collection);
   if (state.level !== "") params.set("level", state.level);
+  if (state.range) {
+    params.set("from", String(Math.floor(state.range.from)));
+    params.set("to", String(Math.ceil(state.range.to)));
+  }
+  const what = [q && `“${q}”`, state.range && `received ${formatTime(state.range.from)} – ${formatTime(state.range.to)}`]
+    .filter(Boolean)
+    .join(", ");
   const banner = $("banner");
   banner.hidden = false;
-  banner.textContent = `Searching for “${q}”…`;
+  banner.textContent = `Searching for ${what}…`;
   try {
     const res = await fetch(`api/entries?${params}`);
     if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
     const body = await res.json();
     const terms = q.toLowerCase().split(/\s+/).filter(Boolean);
     state.search = { q, terms, entries: body.entries };
-    banner.textContent = `${body.entries.length}${body.entries.length === SEARCH_LIMIT ? "+" : ""} stored entries match “${q}” (newest last). `;
+    banner.textContent = `${body.entries.length}${body.entries.length === SEARCH_LIMIT ? "+" : ""} stored entries match ${what} (newest last). `;
   } catch (e) {
     state.search = { q, terms: [], entries: [] };
     banner.textContent = `Search failed: ${e.message} `;
@@ -377,6 +404,8 @@ async function runSearch(q) {
 
 function backToLive() {
   state.search = null;
+  state.range = null;
+  chart.clear();
   $("banner").hidden = true;
   $("q").value = "";
   renderAll();
@@ -386,6 +415,63 @@ $("search-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   runSearch($("q").value);
 });
+
+// ---------- volume chart and storage ----------
+
+const chart = volumeChart($("volume"), {
+  onRange(range) {
+    state.range = range;
+    runSearch(state.search ? state.search.q : $("q").value);
+  },
+});
+
+let volumeBusy = false;
+async function refreshVolume() {
+  if (volumeBusy) return;
+  volumeBusy = true;
+  try {
+    const params = new URLSearchParams({ buckets: String(chart.buckets()) });
+    if (state.collection) params.set("collection", state.collection);
+    const res = await fetch(`api/volume?${params}`);
+    if (res.ok) chart.update(await res.json());
+  } catch {
+    // the tail shows the connection state
+  } finally {
+    volumeBusy = false;
+  }
+}
+
+function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(n >= 100 || i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+function duration(ms) {
+  for (const [unit, size] of [["d", 86400000], ["h", 3600000], ["m", 60000]]) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${Math.round(ms / 1000)}s`;
+}
+
+async function refreshStorage() {
+  try {
+    const s = await (await fetch("api/stats")).json();
+    const parts = [`${bytes(s.db_bytes)} of ${bytes(s.max_db_bytes)}`];
+    if (s.keep_ms !== null) parts.push(`kept ${duration(s.keep_ms)}`);
+    if (s.deleted_entries > 0) parts.push(`${s.deleted_entries.toLocaleString()} oldest deleted`);
+    const storage = $("storage");
+    storage.textContent = parts.join(" · ");
+    storage.title = `${s.entries.toLocaleString()} entries in ${s.batches.toLocaleString()} uploads; the oldest go first beyond the bound`;
+    $("storage-bar").style.width = `${Math.min(100, (100 * s.db_bytes) / s.max_db_bytes)}%`;
+  } catch {
+    // shown again on the next refresh
+  }
+}
 
 // ---------- pause, clear, follow, keys ----------
 
@@ -438,4 +524,8 @@ $("example").textContent =
   `     --data-binary '[{"text":"hello from curl"}]'`;
 refreshCounts();
 setInterval(refreshCounts, 10000);
+refreshVolume();
+setInterval(refreshVolume, 2000);
+refreshStorage();
+setInterval(refreshStorage, 5000);
 connect();

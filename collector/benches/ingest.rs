@@ -11,57 +11,19 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use logship_collector::{Collector, Options};
 
-#[path = "../../tests/common/loghub.rs"]
-mod loghub;
-use loghub::loghub_lines;
-
-const PRIVATE_ID: &str = "5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e";
-const BATCH_BYTES: usize = 256 * 1024;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// `(zstd body, uncompressed length, entries)` batches holding `total` entries.
-fn batches(lines: &[Vec<u8>], total: usize) -> Vec<(Vec<u8>, usize, usize)> {
-    let mut out = Vec::new();
-    let mut body = String::from("[");
-    let mut count = 0;
-    for i in 0..total {
-        let entry = serde_json::json!({ "text": format!("{}\n", String::from_utf8_lossy(&lines[i % lines.len()])) });
-        if count > 0 {
-            body.push(',');
-        }
-        body.push_str(&entry.to_string());
-        body.push('\n');
-        count += 1;
-        if body.len() >= BATCH_BYTES || i + 1 == total {
-            body.push(']');
-            out.push((
-                zstd::encode_all(body.as_bytes(), 3).unwrap(),
-                body.len(),
-                count,
-            ));
-            body = String::from("[");
-            count = 0;
-        }
-    }
-    out
-}
+mod common;
+use common::{env, index_caught_up, loghub_lines, post, uploads, PRIVATE_ID};
 
 fn main() {
     let total = env("ENTRIES", 1_000_000);
     let clients = env("CLIENTS", 4);
     let lines = loghub_lines();
-    let batches = Arc::new(batches(&lines, total));
-    let wire: usize = batches.iter().map(|b| b.0.len()).sum();
+    let batches = Arc::new(uploads(&lines, 0, total, usize::MAX));
+    let wire: usize = batches.iter().map(|b| b.body.len()).sum();
     let dir = tempfile::tempdir().unwrap();
     let db = (env("MEMORY", 0) == 0).then(|| dir.path().join("bench.db"));
     println!(
@@ -93,19 +55,10 @@ fn main() {
                 tokio::spawn(async move {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((body, len, _)) = batches.get(i) else {
+                        let Some(upload) = batches.get(i) else {
                             break;
                         };
-                        let res = client
-                            .post(&url)
-                            .header("Content-Encoding", "zstd")
-                            .header("Orig-Content-Length", len.to_string())
-                            .header("Logship-Batch", format!("00000000b3ac0000-{i}"))
-                            .body(body.clone())
-                            .send()
-                            .await
-                            .unwrap();
-                        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+                        post(&client, &url, upload, &format!("00000000b3ac0000-{i}")).await;
                     }
                 })
             })
@@ -122,18 +75,8 @@ fn main() {
         total as f64 / ingest.as_secs_f64(),
         ingest.as_secs_f64()
     );
-    let stats = format!("{}/api/stats", collector.url());
-    let indexed = rt.block_on(async {
-        loop {
-            let v: serde_json::Value =
-                serde_json::from_str(&reqwest::get(&stats).await.unwrap().text().await.unwrap())
-                    .unwrap();
-            if v["indexed_upto"] == v["last_id"] {
-                break started.elapsed();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
+    rt.block_on(index_caught_up(&collector));
+    let indexed = started.elapsed();
     println!(
         "search index: caught up {:.2} s after the last upload ({:.0} entries/s overall)",
         (indexed - ingest).as_secs_f64(),

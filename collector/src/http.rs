@@ -20,7 +20,7 @@ use tower_http::services::ServeDir;
 use crate::decode::{self, Encoding, Reject};
 use crate::ingest;
 use crate::search;
-use crate::store::{Batch, Filter, Outcome, Row, Store};
+use crate::store::{Batch, Filter, Outcome, ReadError, Row, Store};
 
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -40,6 +40,8 @@ const TAIL_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const API_DEFAULT_LIMIT: usize = 100;
 const API_MAX_LIMIT: usize = 1_000;
 const BATCH_ID_MAX_LEN: usize = 128;
+const VOLUME_DEFAULT_BUCKETS: i64 = 120;
+const VOLUME_MAX_BUCKETS: i64 = 1_000;
 
 pub(crate) fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
@@ -62,6 +64,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/entries", get(api_entries))
         .route("/api/collections", get(api_collections))
         .route("/api/stats", get(api_stats))
+        .route("/api/volume", get(api_volume))
         .route("/api/tail", get(api_tail))
         .fallback_service(www)
         .with_state(state)
@@ -258,6 +261,8 @@ struct EntriesParams {
     level: Option<String>,
     since: Option<String>,
     limit: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 }
 
 /// An optional query parameter: absent or empty means "not given".
@@ -280,6 +285,8 @@ async fn api_entries(State(state): State<AppState>, Query(p): Query<EntriesParam
             level: param(p.level.as_deref(), "level")?,
             query: p.q.as_deref().and_then(search::Query::parse),
             since: param(p.since.as_deref(), "since")?,
+            from_ms: param(p.from.as_deref(), "from")?,
+            to_ms: param(p.to.as_deref(), "to")?,
             limit: param(p.limit.as_deref(), "limit")?
                 .unwrap_or(API_DEFAULT_LIMIT)
                 .clamp(1, API_MAX_LIMIT),
@@ -291,8 +298,17 @@ async fn api_entries(State(state): State<AppState>, Query(p): Query<EntriesParam
     };
     match state.store.read(move |db| db.search(&filter)).await {
         Ok(rows) => json(format!(r#"{{"entries":[{}]}}"#, join_rows(&rows))),
-        Err(e) => reject((StatusCode::INTERNAL_SERVER_ERROR, e)),
+        Err(e) => read_failed(e),
     }
+}
+
+/// A read that timed out is worth retrying (503), another failure is not (500).
+fn read_failed(e: ReadError) -> Response {
+    let status = match e {
+        ReadError::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
+        ReadError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    reject((status, e.to_string()))
 }
 
 fn join_rows(rows: &[Row]) -> String {
@@ -310,16 +326,48 @@ async fn api_collections(State(state): State<AppState>) -> Response {
                 .collect();
             json(serde_json::json!({ "collections": items }).to_string())
         }
-        Err(e) => reject((StatusCode::INTERNAL_SERVER_ERROR, e)),
+        Err(e) => read_failed(e),
     }
 }
 
 async fn api_stats(State(state): State<AppState>) -> Response {
     match state.store.read(|db| db.stats()).await {
-        Ok((last_id, indexed_upto, batches)) => json(format!(
-            r#"{{"last_id":{last_id},"indexed_upto":{indexed_upto},"batches":{batches}}}"#
-        )),
-        Err(e) => reject((StatusCode::INTERNAL_SERVER_ERROR, e)),
+        Ok(stats) => json(serde_json::to_string(&stats).unwrap_or_default()),
+        Err(e) => read_failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct VolumeParams {
+    from: Option<String>,
+    to: Option<String>,
+    buckets: Option<String>,
+    collection: Option<String>,
+}
+
+/// Entries per time bucket and level, for the live view's chart.
+async fn api_volume(State(state): State<AppState>, Query(p): Query<VolumeParams>) -> Response {
+    let params = (|| {
+        Ok::<_, Reject>((
+            param::<i64>(p.from.as_deref(), "from")?,
+            param::<i64>(p.to.as_deref(), "to")?,
+            param::<i64>(p.buckets.as_deref(), "buckets")?
+                .unwrap_or(VOLUME_DEFAULT_BUCKETS)
+                .clamp(1, VOLUME_MAX_BUCKETS),
+        ))
+    })();
+    let (from, to, buckets) = match params {
+        Ok(p) => p,
+        Err(e) => return reject(e),
+    };
+    let collection = p.collection.filter(|c| !c.is_empty());
+    match state
+        .store
+        .read(move |db| db.volume(from, to, buckets, collection.as_deref()))
+        .await
+    {
+        Ok(volume) => json(serde_json::to_string(&volume).unwrap_or_default()),
+        Err(e) => read_failed(e),
     }
 }
 

@@ -25,6 +25,9 @@ use tokio::sync::watch;
 /// Default for [`Options::max_body`]: 8 MiB of decompressed body per upload.
 pub const DEFAULT_MAX_BODY: usize = 8 * 1024 * 1024;
 
+/// Default for [`Options::max_db_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_DB_BYTES: u64 = 1 << 30;
+
 /// How the collector is started.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -40,6 +43,11 @@ pub struct Options {
     /// Directory served at `/`; `None` serves the repository's `www/` (the directory next to this crate,
     /// resolved at compile time), so edits to the page show up on reload without a rebuild.
     pub www_dir: Option<PathBuf>,
+    /// Bound of the database files (db + WAL; in memory: the database), default
+    /// [`DEFAULT_MAX_DB_BYTES`]: the oldest entries are deleted so that they stay within 1.1 × this.
+    pub max_db_bytes: u64,
+    /// Entries received longer ago than this are deleted; `None` keeps them (up to `max_db_bytes`).
+    pub keep: Option<Duration>,
 }
 
 impl Default for Options {
@@ -50,6 +58,8 @@ impl Default for Options {
             token: None,
             max_body: DEFAULT_MAX_BODY,
             www_dir: None,
+            max_db_bytes: DEFAULT_MAX_DB_BYTES,
+            keep: None,
         }
     }
 }
@@ -150,7 +160,11 @@ impl Collector {
     /// Opens the database, binds the listener and starts serving on a thread with its own tokio runtime.
     /// Returns once the socket listens.
     pub fn start(opts: Options) -> Result<Collector, Error> {
-        let store = store::Store::open(opts.db.as_deref())?;
+        let limits = store::Limits {
+            max_db_bytes: opts.max_db_bytes,
+            keep: opts.keep,
+        };
+        let store = store::Store::open(opts.db.as_deref(), limits)?;
         let listener = std::net::TcpListener::bind(opts.listen)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|source| Error::Listen {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use logship_collector::{Collector, Options, DEFAULT_MAX_BODY};
+use logship_collector::{Collector, Options, DEFAULT_MAX_BODY, DEFAULT_MAX_DB_BYTES};
 
 /// Local collector for logship: accepts uploads, stores each batch once in SQLite, serves the live view.
 #[derive(Parser)]
@@ -29,6 +29,27 @@ struct Args {
     /// Serve the web pages from this directory instead of the repository's www/.
     #[arg(long)]
     www: Option<PathBuf>,
+    /// Keep the database files within 1.1 × this many bytes, deleting the oldest entries.
+    #[arg(long, default_value_t = DEFAULT_MAX_DB_BYTES)]
+    max_db_bytes: u64,
+    /// Delete entries older than this: a number and a unit, `d`, `h`, `m` or `s` (`7d`, `12h`, `30m`).
+    #[arg(long, value_parser = parse_duration)]
+    keep: Option<std::time::Duration>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let unit = s.len().saturating_sub(1);
+    let secs = match s.get(unit..) {
+        Some("d") => 86_400,
+        Some("h") => 3_600,
+        Some("m") => 60,
+        Some("s") => 1,
+        _ => return Err("use a number and a unit: 7d, 12h, 30m or 45s".into()),
+    };
+    match s[..unit].parse::<u64>() {
+        Ok(n) if n > 0 => Ok(std::time::Duration::from_secs(n.saturating_mul(secs))),
+        _ => Err("use a positive whole number before the unit: 7d, 12h, 30m or 45s".into()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -39,6 +60,8 @@ fn main() -> ExitCode {
         token: args.token,
         max_body: args.max_body,
         www_dir: args.www,
+        max_db_bytes: args.max_db_bytes,
+        keep: args.keep,
     };
     let collector = match Collector::start(opts) {
         Ok(c) => c,
@@ -73,4 +96,21 @@ fn wait_for_signal() -> std::io::Result<()> {
         #[cfg(not(unix))]
         tokio::signal::ctrl_c().await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn keep_durations() {
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3_600)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1_800)));
+        assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
+        for bad in ["", "7", "d", "0d", "-1h", "1.5h", "7w", "7 d", "1é"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }

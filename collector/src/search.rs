@@ -39,6 +39,19 @@ impl Query {
 
     /// Whether `text` matches, by the same rules as the FTS5 expression.
     pub fn matches(&self, text: &str) -> bool {
+        // A cheap necessary condition first, which rejects most entries of a search for rare words: in
+        // ASCII text (where lowercasing is per byte), every token occurs as a substring.
+        if text.is_ascii() {
+            let lower = text.to_ascii_lowercase();
+            if !self
+                .phrases
+                .iter()
+                .flatten()
+                .all(|t| lower.contains(t.as_str()))
+            {
+                return false;
+            }
+        }
         let words: Vec<String> = tokens(text).collect();
         self.phrases.iter().all(|phrase| {
             let (last, init) = phrase.split_last().expect("phrases are never empty");
@@ -60,6 +73,12 @@ mod tests {
         assert!(q.matches("Error in blk_38865049064139660 now"));
         assert!(!q.matches("blk 12 3886 error"));
         assert!(!q.matches("blk_38865049064139660"));
+        assert!(!Query::parse("zz")
+            .unwrap()
+            .matches("blk_38865049064139660 error"));
+        assert!(Query::parse("ÉTÉ k")
+            .unwrap()
+            .matches("un été \u{212A}elvin"));
         assert_eq!(Query::parse(" -- ; "), None);
     }
 

@@ -1,5 +1,7 @@
 //! The live view in headless Chromium (tests/e2e/live_view.mjs): lines shipped before the page opens
-//! (replay) and after (live) appear in the DOM; the screenshot goes to target/e2e/live_view.png.
+//! (replay) and after (live) appear in the DOM; the volume chart is drawn, a row shows its client time
+//! beside its received time, clicking a row's collection filters by it, and dragging a time range on the
+//! chart lists only the entries received in it. The screenshot goes to target/e2e/live_view.png.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -21,16 +23,34 @@ async fn shipped_lines_appear_in_the_live_view() {
     ];
     ship(&c, "e2e.example.com", &before).await;
     ship(&c, "e2e.other", &[r#"{"event":"e2e-json-entry","n":42}"#]).await;
+    // Later, in another second of the chart: the range picked on it starts here.
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    let late = r#"{"text":"e2e: written at a known client time","logtail":{"client_time":"2026-01-02T03:04:05.678Z"}}"#;
+    ship(&c, "e2e.example.com", &[late]).await;
+    let late_received = c.entries("e2e.example.com").last().unwrap().received_at_ms;
     let expect = serde_json::json!([
         "e2e: shipped before the page opened",
         "e2e: a verbose one",
         "e2e-json-entry",
+        "e2e: written at a known client time",
         "e2e: shipped while the page was open",
     ]);
+    let client_time =
+        serde_json::json!({"line": "e2e: written at a known client time", "time": "03:04:05.678"});
+    let collection_click = serde_json::json!({"line": "e2e-json-entry"});
+    let range = serde_json::json!({
+        "from": late_received - 300,
+        "inside": ["e2e: written at a known client time", "e2e: shipped while the page was open"],
+        "outside": ["e2e: shipped before the page opened", "e2e: a verbose one", "e2e-json-entry"],
+    });
     let mut child = Command::new("node")
         .arg(e2e.join("live_view.mjs"))
         .env("LOGSHIP_URL", c.url())
         .env("LOGSHIP_EXPECT", expect.to_string())
+        .env("LOGSHIP_CLIENT_TIME", client_time.to_string())
+        .env("LOGSHIP_COLLECTION_CLICK", collection_click.to_string())
+        .env("LOGSHIP_RANGE", range.to_string())
+        .env("TZ", "UTC")
         .stdout(Stdio::piped())
         .spawn()
         .expect("node runs (is Node.js installed?)");

@@ -3,7 +3,11 @@
 mod api;
 mod ingest;
 mod live_view;
+mod retention;
 mod tail;
+
+#[path = "../../../tests/common/loghub.rs"]
+mod loghub;
 
 use std::time::Duration;
 
