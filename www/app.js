@@ -1,6 +1,8 @@
 // logship live view: a WebSocket tail of /api/tail, search through /api/entries, counts from /api/collections.
 // Plain ES module, no build step. Every log text goes into the DOM as text, never as HTML.
 
+import { authFetch, openSocket } from "./auth.js";
+
 const MAX_ROWS = 5000; // entries kept in the view (and in memory)
 const MAX_PENDING = 20000; // entries held while paused
 const SEARCH_LIMIT = 500;
@@ -259,8 +261,7 @@ function flushLive() {
 
 let retry = 500;
 function connect() {
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/api/tail`);
+  const ws = openSocket("api/tail");
   setConn("connecting");
   ws.onopen = () => {
     retry = 500;
@@ -303,7 +304,7 @@ function scheduleCounts() {
 async function refreshCounts() {
   countsTimer = null;
   try {
-    const res = await fetch("api/collections");
+    const res = await authFetch("api/collections");
     const body = await res.json();
     state.counts = new Map(body.collections.map((c) => [c.collection, c.entries]));
     renderCounts();
@@ -359,7 +360,7 @@ async function runSearch(q) {
   banner.hidden = false;
   banner.textContent = `Searching for “${q}”…`;
   try {
-    const res = await fetch(`api/entries?${params}`);
+    const res = await authFetch(`api/entries?${params}`);
     if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
     const body = await res.json();
     const terms = q.toLowerCase().split(/\s+/).filter(Boolean);
