@@ -3,6 +3,7 @@
 mod api;
 mod ingest;
 mod live_view;
+mod private;
 mod tail;
 
 use std::time::Duration;
