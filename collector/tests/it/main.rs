@@ -1,6 +1,7 @@
 //! Integration tests: a real collector on 127.0.0.1 (port 0), real HTTP and WebSocket clients.
 
 mod api;
+mod binary;
 mod ingest;
 mod live_view;
 mod private;
