@@ -4,6 +4,7 @@ mod api;
 mod binary;
 mod ingest;
 mod live_view;
+mod otlp;
 mod private;
 mod tail;
 
