@@ -60,7 +60,11 @@ async fn get(url: &str) -> (u16, String, String) {
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    (res.status().as_u16(), content_type, res.text().await.unwrap())
+    (
+        res.status().as_u16(),
+        content_type,
+        res.text().await.unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -87,7 +91,9 @@ async fn a_copied_binary_serves_the_embedded_pages_from_an_empty_directory() {
         assert_eq!(status, 200, "{asset}");
         assert!(content_type.contains(kind), "{asset}: {content_type}");
         let source = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../www").join(asset),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../www")
+                .join(asset),
         )
         .unwrap();
         assert_eq!(text, source, "{asset} is the repository's");
@@ -154,7 +160,10 @@ fn the_database_lock_is_held_while_a_collector_runs_and_released_when_it_stops()
     let err = logship_collector::Collector::start(opts())
         .err()
         .expect("a second start fails");
-    assert!(matches!(err, logship_collector::Error::InUse { .. }), "{err}");
+    assert!(
+        matches!(err, logship_collector::Error::InUse { .. }),
+        "{err}"
+    );
     first.stop();
     logship_collector::Collector::start(opts())
         .expect("the lock went with the first collector")

@@ -3,6 +3,7 @@
 mod api;
 mod binary;
 mod ingest;
+mod limits;
 mod live_view;
 mod otlp;
 mod private;

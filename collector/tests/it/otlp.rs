@@ -78,7 +78,10 @@ async fn the_python_sdk_ships_protobuf_plain_and_gzip() {
             .collect();
         assert_eq!(severities, [(9, "INFO"), (13, "WARN"), (17, "ERROR")]);
         let warning = records[1];
-        assert_eq!(attribute(warning, "disk.free_mb"), &json!({"intValue": "42"}));
+        assert_eq!(
+            attribute(warning, "disk.free_mb"),
+            &json!({"intValue": "42"})
+        );
         assert_eq!(attribute(warning, "mount"), &json!({"stringValue": "/var"}));
         assert!(warning["timeUnixNano"].as_str().unwrap().len() >= 19);
     }
@@ -154,7 +157,10 @@ async fn protobuf_answers_partial_success_and_status_in_protobuf() {
     };
     let (status, content_type, body) =
         post_bytes(&c, "application/x-protobuf", request.encode_to_vec()).await;
-    assert_eq!((status, content_type.as_str()), (200, "application/x-protobuf"));
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/x-protobuf")
+    );
     let answer = ExportLogsServiceResponse::decode(&body[..]).unwrap();
     let partial = answer.partial_success.expect("partial success");
     assert_eq!(partial.rejected_log_records, 2);
@@ -181,10 +187,16 @@ async fn protobuf_answers_partial_success_and_status_in_protobuf() {
     // Failures carry a google.rpc.Status in the request's encoding.
     let (status, content_type, body) =
         post_bytes(&c, "application/x-protobuf", vec![0xff; 8]).await;
-    assert_eq!((status, content_type.as_str()), (400, "application/x-protobuf"));
+    assert_eq!(
+        (status, content_type.as_str()),
+        (400, "application/x-protobuf")
+    );
     let failure = Status::decode(&body[..]).unwrap();
     assert_eq!(failure.code, 3, "INVALID_ARGUMENT");
-    assert!(failure.message.contains("ExportLogsServiceRequest"), "{failure:?}");
+    assert!(
+        failure.message.contains("ExportLogsServiceRequest"),
+        "{failure:?}"
+    );
     let (status, content_type, body) = post_bytes(&c, "application/json", b"nope".to_vec()).await;
     assert_eq!((status, content_type.as_str()), (400, "application/json"));
     let failure: Value = serde_json::from_slice(&body).unwrap();
@@ -192,5 +204,9 @@ async fn protobuf_answers_partial_success_and_status_in_protobuf() {
     let (status, _, body) = post_bytes(&c, "text/plain", b"{}".to_vec()).await;
     assert_eq!(status, 415);
     assert!(String::from_utf8_lossy(&body).contains("application/x-protobuf"));
-    assert_eq!(c.entries("good.service").len(), 2, "failures stored nothing");
+    assert_eq!(
+        c.entries("good.service").len(),
+        2,
+        "failures stored nothing"
+    );
 }

@@ -77,10 +77,7 @@ async fn api_reads_refuse_other_origins_and_grant_them_nothing() {
     }
     // A preflight for a read gets no grant either.
     let res = client()
-        .request(
-            reqwest::Method::OPTIONS,
-            format!("{}/api/entries", c.url()),
-        )
+        .request(reqwest::Method::OPTIONS, format!("{}/api/entries", c.url()))
         .header("Origin", FOREIGN)
         .header("Access-Control-Request-Method", "GET")
         .header("Access-Control-Request-Headers", "authorization")
@@ -151,10 +148,17 @@ async fn with_a_token_reads_need_it_over_http_and_websocket() {
     ];
     let browser: Vec<(&str, &str)> = browser.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (protocol, first) = tail(&c, &browser).await.unwrap();
-    assert_eq!(protocol.as_deref(), Some("logship"), "never echoes the token");
+    assert_eq!(
+        protocol.as_deref(),
+        Some("logship"),
+        "never echoes the token"
+    );
     assert!(first.contains("behind the token"));
     let wrong = format!("logship, logship.token.{}", hex::encode("nope"));
-    let refused = [("Origin", own_origin(&c)), ("Sec-WebSocket-Protocol", wrong)];
+    let refused = [
+        ("Origin", own_origin(&c)),
+        ("Sec-WebSocket-Protocol", wrong),
+    ];
     let refused: Vec<(&str, &str)> = refused.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(tail(&c, &refused).await, Err(401));
     let mut foreign = browser.clone();
