@@ -1,5 +1,6 @@
 //! `logship-collector`: runs the collector until Ctrl-C or SIGTERM.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,13 +63,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("logship-collector: live view at {}/", collector.url());
+    say(&format!("live view at {}/", collector.url()));
     if let Err(e) = wait_for_signal() {
         eprintln!("logship-collector: cannot wait for signals: {e}");
     }
-    println!("logship-collector: stopping");
+    say("stopping");
     collector.stop();
     ExitCode::SUCCESS
+}
+
+/// A line on stdout; a closed stdout (whoever started us stopped reading) is no reason to fail.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "logship-collector: {line}");
 }
 
 fn wait_for_signal() -> std::io::Result<()> {
