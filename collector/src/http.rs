@@ -3,9 +3,8 @@
 //! Ingest routes (`/c/…`, `/v1/logs`) take uploads from any origin (CORS) within the upload limits
 //! (`limits.rs`); the read routes (`/api/…`) are private (`auth.rs`).
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
@@ -18,16 +17,17 @@ use axum::routing::{get, post};
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::sync::{broadcast, watch, Notify, OwnedSemaphorePermit};
+use tokio::sync::{broadcast, watch, OwnedSemaphorePermit};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeDir;
 
 use crate::auth::{self, check_token};
+use crate::backlog::Backlog;
 use crate::decode::{self, Encoding, Reject};
 use crate::limits::{self, Limits};
 use crate::otlp::{self, Format};
 use crate::search;
-use crate::store::{Batch, Filter, Outcome, Row, Store, TailItem};
+use crate::store::{Batch, Filter, Outcome, Row, Store};
 use crate::{assets, ingest};
 
 #[derive(Clone)]
@@ -47,8 +47,6 @@ const REPLAY_MIN_BYTES: usize = 16 * 1024;
 const REPLAY_MAX_ENTRIES: usize = 2_000;
 /// A viewer that cannot take a message for this long is dropped.
 const TAIL_SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// Entries waiting for one viewer; past this the oldest are skipped (one entry is always let through).
-const TAIL_VIEWER_BYTES: usize = 1024 * 1024;
 /// Viewers never need to send anything: their messages and frames are capped at this.
 const TAIL_CLIENT_MESSAGE_MAX: usize = 4 * 1024;
 const API_DEFAULT_LIMIT: usize = 100;
@@ -423,57 +421,6 @@ async fn tail(state: AppState, mut socket: WebSocket, _viewer: OwnedSemaphorePer
     backlog.close();
     if let Ok(Some(mut sink)) = sender.await {
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
-    }
-}
-
-/// Entries waiting for one viewer, at most [`TAIL_VIEWER_BYTES`] of them (plus one).
-#[derive(Default)]
-struct Backlog {
-    queue: Mutex<BacklogQueue>,
-    ready: Notify,
-}
-
-#[derive(Default)]
-struct BacklogQueue {
-    items: VecDeque<Arc<TailItem>>,
-    bytes: usize,
-    closed: bool,
-}
-
-impl Backlog {
-    fn push(&self, item: Arc<TailItem>) {
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        q.bytes += item.json().len();
-        q.items.push_back(item);
-        while q.bytes > TAIL_VIEWER_BYTES && q.items.len() > 1 {
-            if let Some(old) = q.items.pop_front() {
-                q.bytes -= old.json().len();
-            }
-        }
-        drop(q);
-        self.ready.notify_one();
-    }
-
-    /// Ends [`Backlog::next`] once the queue is empty.
-    fn close(&self) {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
-        self.ready.notify_one();
-    }
-
-    async fn next(&self) -> Option<Arc<TailItem>> {
-        loop {
-            {
-                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(item) = q.items.pop_front() {
-                    q.bytes -= item.json().len();
-                    return Some(item);
-                }
-                if q.closed {
-                    return None;
-                }
-            }
-            self.ready.notified().await;
-        }
     }
 }
 

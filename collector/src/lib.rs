@@ -12,6 +12,7 @@
 
 mod assets;
 mod auth;
+mod backlog;
 mod decode;
 mod http;
 mod ingest;
