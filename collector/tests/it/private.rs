@@ -165,3 +165,42 @@ async fn with_a_token_reads_need_it_over_http_and_websocket() {
     foreign[0].1 = FOREIGN;
     assert_eq!(tail(&c, &foreign).await, Err(403));
 }
+
+/// tests/e2e/live_view_token.mjs in headless Chromium: the live view asks for the token once per tab and
+/// then reads with it over fetch and the WebSocket tail, never in a URL.
+#[tokio::test]
+async fn the_live_view_asks_for_the_token_once_and_reads_with_it() {
+    let e2e = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e"));
+    assert!(
+        e2e.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run `npm ci --prefix tests/e2e` (and `apt-get install -y chromium`)"
+    );
+    let token = "tab-token-42";
+    let c = start_with(Options {
+        token: Some(token.into()),
+        ..Options::default()
+    });
+    let upload = client()
+        .post(upload_url(&c, "guarded.example.com"))
+        .header("Authorization", format!("Bearer {token}"))
+        .body(r#"[{"text":"e2e: a line behind the token"}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 200);
+    let mut node = std::process::Command::new("node");
+    node.arg(e2e.join("live_view_token.mjs"))
+        .env("LOGSHIP_URL", c.url())
+        .env("LOGSHIP_TOKEN", token)
+        .env("LOGSHIP_EXPECT", r#"["e2e: a line behind the token"]"#);
+    let out = tokio::task::spawn_blocking(move || node.output())
+        .await
+        .unwrap()
+        .expect("node runs (is Node.js installed?)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("live_view_token: ok"),
+        "live_view_token.mjs failed:\n{stdout}\n{stderr}"
+    );
+}
