@@ -11,12 +11,13 @@ db="${LOGSHIP_DB:-./logship.db}"
 url="http://$listen"
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 
+# The npm package first: the collector embeds the playground's copy of it (www/playground/pkg/).
+echo "== building the npm package for the playground page"
+(cd bindings/npm && npm run build --silent)
 echo "== building the collector, the Rust example and liblogship (release)"
 cargo build --release -p logship-collector
 cargo build --release --example ship
 cargo build --release -p logship-ffi --lib
-echo "== building the npm package for the playground page"
-(cd bindings/npm && npm run build --silent)
 
 "$target/release/logship-collector" --listen "$listen" --db "$db" &
 collector=$!

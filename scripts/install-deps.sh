@@ -29,6 +29,9 @@ fi
 # The OTLP test validates bodies against the official protobuf schema.
 python3 -c "import opentelemetry.proto, google.protobuf" 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check opentelemetry-proto protobuf
+# The collector's OTLP test ships through a real OpenTelemetry SDK (collector/tests/otlp/python_sdk.py).
+python3 -c "import opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http._log_exporter" 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
 
 for dir in bindings/npm tests/e2e; do
   if [[ -f "$dir/package-lock.json" ]]; then

@@ -5,7 +5,8 @@
 //!
 //! The proxy (`{fault}/{mode}/c/…`) forwards uploads to the collector and records each attempt;
 //! `mode` is `ok`, `retry-N` (the first N attempts of each batch get 503 with `Retry-After: 1`) or
-//! `fail` (always 503). `GET {fault}/log?collection=C` lists the attempts for collection C.
+//! `fail` (always 503). `GET {fault}/log?collection=C` lists the attempts for collection C, and
+//! `GET {fault}/api/…` is the collector's read API for this page.
 #![cfg(target_arch = "wasm32")]
 
 use std::collections::HashMap;
@@ -159,9 +160,10 @@ async fn stored(collection: &str) -> Vec<String> {
     let mut all = Vec::new();
     let mut since = 0;
     loop {
+        // Through the proxy: the collector refuses reads from other origins, this page's included.
         let url = format!(
             "{}/api/entries?collection={collection}&since={since}&limit=1000",
-            collector()
+            fault()
         );
         let text = get_text(&url).await.unwrap().as_string().unwrap();
         let page: Page = serde_json::from_str(&text).unwrap();

@@ -2,6 +2,7 @@
 // Plain ES module, no build step. Every log text goes into the DOM as text, never as HTML.
 
 import { volumeChart } from "./chart.js";
+import { authFetch, openSocket } from "./auth.js";
 
 const MAX_ROWS = 5000; // entries kept in the view (and in memory)
 const MAX_PENDING = 20000; // entries held while paused
@@ -273,8 +274,7 @@ function flushLive() {
 
 let retry = 500;
 function connect() {
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/api/tail`);
+  const ws = openSocket("api/tail");
   setConn("connecting");
   ws.onopen = () => {
     retry = 500;
@@ -317,7 +317,7 @@ function scheduleCounts() {
 async function refreshCounts() {
   countsTimer = null;
   try {
-    const res = await fetch("api/collections");
+    const res = await authFetch("api/collections");
     const body = await res.json();
     state.counts = new Map(body.collections.map((c) => [c.collection, c.entries]));
     renderCounts();
@@ -386,7 +386,7 @@ async function runSearch(q) {
   banner.hidden = false;
   banner.textContent = `Searching for ${what}…`;
   try {
-    const res = await fetch(`api/entries?${params}`);
+    const res = await authFetch(`api/entries?${params}`);
     if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
     const body = await res.json();
     const terms = q.toLowerCase().split(/\s+/).filter(Boolean);
@@ -432,7 +432,7 @@ async function refreshVolume() {
   try {
     const params = new URLSearchParams({ buckets: String(chart.buckets()) });
     if (state.collection) params.set("collection", state.collection);
-    const res = await fetch(`api/volume?${params}`);
+    const res = await authFetch(`api/volume?${params}`);
     if (res.ok) chart.update(await res.json());
   } catch {
     // the tail shows the connection state
@@ -460,7 +460,7 @@ function duration(ms) {
 
 async function refreshStorage() {
   try {
-    const s = await (await fetch("api/stats")).json();
+    const s = await (await authFetch("api/stats")).json();
     const parts = [`${bytes(s.db_bytes)} of ${bytes(s.max_db_bytes)}`];
     if (s.keep_ms !== null) parts.push(`kept ${duration(s.keep_ms)}`);
     if (s.deleted_entries > 0) parts.push(`${s.deleted_entries.toLocaleString()} oldest deleted`);

@@ -1,4 +1,7 @@
-//! HTTP: ingest, the API, the WebSocket tail and the static live view.
+//! HTTP: ingest, the API, the WebSocket tail and the live view.
+//!
+//! Ingest routes (`/c/…`, `/v1/logs`) take uploads from any origin (CORS) within the upload limits
+//! (`limits.rs`); the read routes (`/api/…`) are private (`auth.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,27 +11,34 @@ use axum::body::{to_bytes, Body};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, watch, OwnedSemaphorePermit};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeDir;
 
+use crate::auth::{self, check_token};
+use crate::backlog::Backlog;
 use crate::decode::{self, Encoding, Reject};
-use crate::ingest;
+use crate::limits::{self, Limits};
+use crate::otlp::{self, Format};
 use crate::search;
 use crate::store::{Batch, Filter, Outcome, ReadError, Row, Store};
+use crate::{assets, ingest};
 
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub store: Store,
     pub token: Option<Arc<str>>,
     pub max_body: usize,
+    pub limits: Limits,
     pub shutdown: watch::Receiver<bool>,
-    pub www_dir: PathBuf,
+    /// Serve the pages from here instead of the embedded ones.
+    pub www_dir: Option<PathBuf>,
 }
 
 /// A new tail viewer first gets at least this many recent entries, more while they add up to < 16 KiB.
@@ -37,6 +47,8 @@ const REPLAY_MIN_BYTES: usize = 16 * 1024;
 const REPLAY_MAX_ENTRIES: usize = 2_000;
 /// A viewer that cannot take a message for this long is dropped.
 const TAIL_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Viewers never need to send anything: their messages and frames are capped at this.
+const TAIL_CLIENT_MESSAGE_MAX: usize = 4 * 1024;
 const API_DEFAULT_LIMIT: usize = 100;
 const API_MAX_LIMIT: usize = 1_000;
 const BATCH_ID_MAX_LEN: usize = 128;
@@ -44,6 +56,7 @@ const VOLUME_DEFAULT_BUCKETS: i64 = 120;
 const VOLUME_MAX_BUCKETS: i64 = 1_000;
 
 pub(crate) fn router(state: AppState) -> Router {
+    // Browsers upload from any page; reads get no CORS grant (see auth.rs).
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
@@ -56,22 +69,39 @@ pub(crate) fn router(state: AppState) -> Router {
         ])
         .expose_headers([header::RETRY_AFTER])
         .max_age(Duration::from_secs(86_400));
-    let www = ServeDir::new(&state.www_dir);
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+    let admit = middleware::from_fn_with_state(state.clone(), limits::admit_upload);
+    let ingest = Router::new()
         .route("/c/{collection}/{private_id}", post(ingest_logtail))
-        .route("/v1/logs", post(ingest_otlp))
+        .route_layer(admit.clone())
+        .merge(
+            Router::new()
+                .route("/v1/logs", post(ingest_otlp))
+                .route_layer(admit)
+                .route_layer(middleware::from_fn(otlp::status_bodies)),
+        )
+        .layer(cors);
+    let api = Router::new()
         .route("/api/entries", get(api_entries))
         .route("/api/collections", get(api_collections))
         .route("/api/stats", get(api_stats))
         .route("/api/volume", get(api_volume))
         .route("/api/tail", get(api_tail))
-        .fallback_service(www)
-        .with_state(state)
-        .layer(cors)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::private_reads,
+        ));
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(ingest)
+        .merge(api);
+    let router = match &state.www_dir {
+        Some(dir) => router.fallback_service(ServeDir::new(dir)),
+        None => router.fallback(assets::serve),
+    };
+    router.with_state(state)
 }
 
-fn reject((status, reason): Reject) -> Response {
+pub(crate) fn reject((status, reason): Reject) -> Response {
     let mut res = (status, format!("{reason}\n")).into_response();
     if status == StatusCode::UNAUTHORIZED {
         res.headers_mut()
@@ -82,27 +112,6 @@ fn reject((status, reason): Reject) -> Response {
 
 fn json(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// With a token configured, the request must carry `Authorization: Bearer <token>`.
-fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), Reject> {
-    let Some(token) = &state.token else {
-        return Ok(());
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    // Compare digests, so the time taken says nothing about the token.
-    if Sha256::digest(given.as_bytes()) == Sha256::digest(token.as_bytes()) {
-        Ok(())
-    } else {
-        Err((
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong Authorization: Bearer token".into(),
-        ))
-    }
 }
 
 /// The `Logship-Batch` header: up to 128 visible ASCII characters.
@@ -130,7 +139,7 @@ struct Upload {
     encoding: Encoding,
     batch_id: Option<String>,
     wire_bytes: usize,
-    text: String,
+    body: Vec<u8>,
 }
 
 async fn read_upload(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Upload, Reject> {
@@ -147,25 +156,47 @@ async fn read_upload(state: &AppState, headers: &HeaderMap, body: Body) -> Resul
             (StatusCode::BAD_REQUEST, "could not read the body".into())
         }
     })?;
-    let decoded = decode::decode(&wire, encoding, orig_len, state.max_body)?;
-    let text = String::from_utf8(decoded).map_err(|_| {
-        (
-            StatusCode::BAD_REQUEST,
-            "body is not valid UTF-8".to_owned(),
-        )
-    })?;
+    let body = decode::decode(&wire, encoding, orig_len, state.max_body)?;
     Ok(Upload {
         encoding,
         batch_id,
         wire_bytes: wire.len(),
-        text,
+        body,
     })
+}
+
+fn utf8(body: Vec<u8>) -> Result<String, Reject> {
+    String::from_utf8(body).map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            "body is not valid UTF-8".to_owned(),
+        )
+    })
+}
+
+/// What is kept of an upload once its body is parsed (the body itself is dropped by then).
+struct Parsed {
+    encoding: Encoding,
+    batch_id: Option<String>,
+    wire_bytes: usize,
+    body_bytes: usize,
+}
+
+impl Upload {
+    fn parsed(&self) -> Parsed {
+        Parsed {
+            encoding: self.encoding,
+            batch_id: self.batch_id.clone(),
+            wire_bytes: self.wire_bytes,
+            body_bytes: self.body.len(),
+        }
+    }
 }
 
 /// Stores a parsed upload and answers `{"stored":N,"duplicate":false}`.
 async fn store(
     state: &AppState,
-    upload: Upload,
+    upload: Parsed,
     scope: String,
     streams: Vec<(String, String)>,
     entries: Vec<crate::store::NewEntry>,
@@ -174,14 +205,14 @@ async fn store(
         dedup: upload.batch_id.map(|id| (scope, id)),
         content_encoding: upload.encoding.name().map(Into::into),
         wire_bytes: upload.wire_bytes,
-        body_bytes: upload.text.len(),
+        body_bytes: upload.body_bytes,
         streams,
         entries,
     };
     match state.store.write(batch).await {
         Ok(Outcome::Stored(n)) => json(format!(r#"{{"stored":{n},"duplicate":false}}"#)),
         Ok(Outcome::Duplicate) => json(r#"{"stored":0,"duplicate":true}"#.into()),
-        Err(e) => reject((StatusCode::SERVICE_UNAVAILABLE, e)),
+        Err(e) => limits::unavailable(e),
     }
 }
 
@@ -202,18 +233,19 @@ async fn ingest_logtail(
         Ok(id) => id,
         Err(reason) => return bad(reason),
     };
-    let upload = match read_upload(&state, &headers, body).await {
-        Ok(u) => u,
+    let (parsed, text) = match read_upload(&state, &headers, body).await {
+        Ok(u) => (u.parsed(), utf8(u.body)),
         Err(e) => return reject(e),
     };
-    let entries = match ingest::logtail_entries(&upload.text) {
-        Ok(entries) => entries,
-        Err(reason) => return bad(reason),
+    let entries = match text.map(|text| ingest::logtail_entries(&text)) {
+        Ok(Ok(entries)) => entries,
+        Ok(Err(reason)) => return bad(reason),
+        Err(e) => return reject(e),
     };
     let scope = format!("c/{collection}/{public_id}");
     store(
         &state,
-        upload,
+        parsed,
         scope,
         vec![(collection, public_id)],
         entries,
@@ -225,31 +257,32 @@ async fn ingest_otlp(State(state): State<AppState>, headers: HeaderMap, body: Bo
     if let Err(e) = check_token(&state, &headers) {
         return reject(e);
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    if !content_type.starts_with("application/json") {
-        return reject((
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "only OTLP/HTTP JSON (Content-Type: application/json) is accepted".into(),
-        ));
-    }
-    let upload = match read_upload(&state, &headers, body).await {
-        Ok(u) => u,
+    let format = match Format::of(&headers) {
+        Ok(f) => f,
         Err(e) => return reject(e),
     };
-    let (collections, entries) = match ingest::otlp_entries(&upload.text) {
-        Ok(parsed) => parsed,
-        Err(reason) => return reject((StatusCode::BAD_REQUEST, reason)),
+    let (parsed, body) = match read_upload(&state, &headers, body).await {
+        Ok(u) => (u.parsed(), u.body),
+        Err(e) => return reject(e),
     };
-    let streams = collections
+    let text = match format {
+        Format::Json => utf8(body),
+        Format::Protobuf => {
+            otlp::protobuf_to_json(&body).map_err(|reason| (StatusCode::BAD_REQUEST, reason))
+        }
+    };
+    let logs = match text.map(|text| ingest::otlp_entries(&text)) {
+        Ok(Ok(logs)) => logs,
+        Ok(Err(reason)) => return reject((StatusCode::BAD_REQUEST, reason)),
+        Err(e) => return reject(e),
+    };
+    let streams = logs
+        .collections
         .into_iter()
         .map(|c| (c, String::new()))
         .collect();
-    match store(&state, upload, "otlp".into(), streams, entries).await {
-        // OTLP/HTTP wants an ExportLogsServiceResponse; an empty one means full success.
-        res if res.status().is_success() => json("{}".into()),
+    match store(&state, parsed, "otlp".into(), streams, logs.entries).await {
+        res if res.status().is_success() => otlp::success(format, logs.rejected, logs.rejection),
         res => res,
     }
 }
@@ -372,11 +405,17 @@ async fn api_volume(State(state): State<AppState>, Query(p): Query<VolumeParams>
 }
 
 async fn api_tail(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| tail(state, socket))
+    let Some(viewer) = state.limits.viewer() else {
+        return limits::unavailable("too many live-view viewers".into());
+    };
+    ws.protocols([auth::TAIL_PROTOCOL])
+        .max_message_size(TAIL_CLIENT_MESSAGE_MAX)
+        .max_frame_size(TAIL_CLIENT_MESSAGE_MAX)
+        .on_upgrade(move |socket| tail(state, socket, viewer))
 }
 
 /// Replays the recent entries, then sends every new one; a viewer that falls behind skips ahead.
-async fn tail(state: AppState, mut socket: WebSocket) {
+async fn tail(state: AppState, mut socket: WebSocket, _viewer: OwnedSemaphorePermit) {
     // Subscribe before reading the replay, so nothing committed in between is missed.
     let mut live = state.store.subscribe();
     let replay = state
@@ -391,27 +430,46 @@ async fn tail(state: AppState, mut socket: WebSocket) {
             return;
         }
     }
+    // New entries go through a backlog bounded in bytes, emptied by a task of their own, so a slow
+    // viewer neither holds the shared broadcast back nor piles up entries.
+    let backlog = Arc::new(Backlog::default());
+    let (mut sink, mut incoming) = socket.split();
+    let mut sender = tokio::spawn({
+        let backlog = backlog.clone();
+        async move {
+            while let Some(item) = backlog.next().await {
+                let message = Message::Text(item.json().to_owned().into());
+                match tokio::time::timeout(TAIL_SEND_TIMEOUT, sink.send(message)).await {
+                    Ok(Ok(())) => {}
+                    _ => return None,
+                }
+            }
+            Some(sink)
+        }
+    });
     let mut shutdown = state.shutdown;
     loop {
         tokio::select! {
             item = live.recv() => match item {
                 Ok(item) if item.row.id > last_id => {
                     last_id = item.row.id;
-                    if !send(&mut socket, item.json().to_owned()).await {
-                        return;
-                    }
+                    backlog.push(item);
                 }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break,
             },
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+            message = incoming.next() => match message {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
+            _ = &mut sender => return, // the viewer stopped taking messages
             () = stopping(&mut shutdown) => break,
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(None))).await;
+    backlog.close();
+    if let Ok(Some(mut sink)) = sender.await {
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
+    }
 }
 
 async fn stopping(shutdown: &mut watch::Receiver<bool>) {

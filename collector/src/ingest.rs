@@ -96,12 +96,26 @@ struct ScopeLogs<'a> {
 /// Collection used for OTLP resources without a `service.name` (OpenTelemetry's own default).
 const UNKNOWN_SERVICE: &str = "unknown_service";
 
-/// The log records of an OTLP upload, and the collections (`service.name`) they go to.
-pub(crate) fn otlp_entries(body: &str) -> Result<(Vec<String>, Vec<NewEntry>), String> {
+/// The log records of an OTLP upload, by collection (`service.name`).
+pub(crate) struct OtlpLogs {
+    pub collections: Vec<String>,
+    pub entries: Vec<NewEntry>,
+    /// Records refused because their resource's `service.name` is not a collection name, and why.
+    pub rejected: usize,
+    pub rejection: Option<String>,
+}
+
+/// The log records of an OTLP/HTTP JSON body. Records of a resource with an invalid `service.name`
+/// are refused (OTLP's partial success); when nothing is left to store, the whole request is.
+pub(crate) fn otlp_entries(body: &str) -> Result<OtlpLogs, String> {
     let request: ExportLogs<'_> =
         serde_json::from_str(body).map_err(|e| format!("body is not OTLP/HTTP JSON logs: {e}"))?;
-    let mut collections: Vec<String> = Vec::new();
-    let mut entries = Vec::new();
+    let mut logs = OtlpLogs {
+        collections: Vec::new(),
+        entries: Vec::new(),
+        rejected: 0,
+        rejection: None,
+    };
     for rl in request.resource_logs {
         let name = rl
             .resource
@@ -110,19 +124,27 @@ pub(crate) fn otlp_entries(body: &str) -> Result<(Vec<String>, Vec<NewEntry>), S
             .find(|kv| kv.key == "service.name")
             .and_then(|kv| kv.value.string_value)
             .unwrap_or_else(|| UNKNOWN_SERVICE.into());
-        check_collection(&name).map_err(|e| format!("service.name: {e}"))?;
-        let stream = match collections.iter().position(|c| *c == name) {
+        let records = rl.scope_logs.iter().flat_map(|s| &s.log_records);
+        if let Err(e) = check_collection(&name) {
+            logs.rejected += records.count();
+            logs.rejection.get_or_insert(format!("service.name: {e}"));
+            continue;
+        }
+        let stream = match logs.collections.iter().position(|c| *c == name) {
             Some(i) => i,
             None => {
-                collections.push(name);
-                collections.len() - 1
+                logs.collections.push(name);
+                logs.collections.len() - 1
             }
         };
-        for record in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
-            entries.push(entry(stream, record)?);
+        for record in records {
+            logs.entries.push(entry(stream, record)?);
         }
     }
-    Ok((collections, entries))
+    match logs.rejection {
+        Some(reason) if logs.entries.is_empty() => Err(reason),
+        _ => Ok(logs),
+    }
 }
 
 /// An entry's level: its top-level `"v"` when that is an integer, else 0. Fails unless the value is an object.
@@ -220,9 +242,14 @@ mod tests {
             {"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},
              "scopeLogs":[{"logRecords":[{"body":{"stringValue":"one"}},{"body":{"stringValue":"two"}}]}]},
             {"scopeLogs":[{"logRecords":[{"severityNumber":9}]}]}]}"#;
-        let (collections, entries) = otlp_entries(body).unwrap();
-        assert_eq!(collections, ["svc", UNKNOWN_SERVICE]);
-        let got: Vec<_> = entries.iter().map(|e| (e.stream, e.raw.as_str())).collect();
+        let logs = otlp_entries(body).unwrap();
+        assert_eq!(logs.collections, ["svc", UNKNOWN_SERVICE]);
+        assert_eq!(logs.rejected, 0);
+        let got: Vec<_> = logs
+            .entries
+            .iter()
+            .map(|e| (e.stream, e.raw.as_str()))
+            .collect();
         assert_eq!(
             got,
             [
@@ -232,5 +259,18 @@ mod tests {
             ]
         );
         assert!(otlp_entries(r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[1]}]}]}"#).is_err());
+    }
+
+    #[test]
+    fn otlp_records_of_an_invalid_service_are_refused_alone() {
+        let bad = r#"{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"no spaces"}}]},
+             "scopeLogs":[{"logRecords":[{"body":{"stringValue":"a"}},{"body":{"stringValue":"b"}}]}]}"#;
+        let good = r#"{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"c"}}]}]}"#;
+        let logs = otlp_entries(&format!(r#"{{"resourceLogs":[{bad},{good}]}}"#)).unwrap();
+        assert_eq!(logs.collections, [UNKNOWN_SERVICE]);
+        assert_eq!((logs.entries.len(), logs.rejected), (1, 2));
+        assert!(logs.rejection.unwrap().contains("service.name"));
+        let all_bad = otlp_entries(&format!(r#"{{"resourceLogs":[{bad}]}}"#));
+        assert!(all_bad.is_err_and(|e| e.contains("service.name")));
     }
 }

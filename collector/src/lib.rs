@@ -1,17 +1,24 @@
 //! logship-collector: a local collector for logship uploads.
 //!
 //! It accepts logtail uploads (`POST /c/{collection}/{private_id}`, plain, zstd or gzip) and OTLP/HTTP
-//! JSON (`POST /v1/logs`), stores each batch exactly once in SQLite (WAL, FTS5 search), and serves the
-//! live view (`www/`), a search API and a WebSocket tail. See `collector/README.md`.
+//! logs (`POST /v1/logs`, protobuf or JSON), stores each batch exactly once in SQLite (WAL, FTS5 search),
+//! and serves the live view (`www/`, embedded in the executable), a search API and a WebSocket tail.
+//! See `collector/README.md`.
 //!
 //! ```no_run
 //! let collector = logship_collector::Collector::start(Default::default()).unwrap();
 //! println!("live view at {}", collector.url());
 //! ```
 
+mod assets;
+mod auth;
+mod backlog;
 mod decode;
 mod http;
 mod ingest;
+mod limits;
+mod lock;
+mod otlp;
 mod search;
 mod store;
 
@@ -24,6 +31,12 @@ use tokio::sync::watch;
 
 /// Default for [`Options::max_body`]: 8 MiB of decompressed body per upload.
 pub const DEFAULT_MAX_BODY: usize = 8 * 1024 * 1024;
+/// Default for [`Options::max_pending_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 256 * 1024 * 1024;
+/// Default for [`Options::max_uploads`].
+pub const DEFAULT_MAX_UPLOADS: usize = 64;
+/// Default for [`Options::max_viewers`].
+pub const DEFAULT_MAX_VIEWERS: usize = 16;
 
 /// Default for [`Options::max_db_bytes`]: 1 GiB.
 pub const DEFAULT_MAX_DB_BYTES: u64 = 1 << 30;
@@ -35,13 +48,22 @@ pub struct Options {
     pub listen: SocketAddr,
     /// SQLite database file; `None` keeps everything in memory (gone when the collector stops).
     pub db: Option<PathBuf>,
-    /// When set, ingest (`/c/…` and `/v1/logs`) requires `Authorization: Bearer <token>`.
+    /// When set, ingest (`/c/…` and `/v1/logs`) and reads (`/api/…`) require
+    /// `Authorization: Bearer <token>`.
     pub token: Option<String>,
     /// Largest upload accepted, in bytes, both on the wire and after decompression
     /// (default [`DEFAULT_MAX_BODY`], 8 MiB). Larger uploads get 413.
     pub max_body: usize,
-    /// Directory served at `/`; `None` serves the repository's `www/` (the directory next to this crate,
-    /// resolved at compile time), so edits to the page show up on reload without a rebuild.
+    /// Memory that uploads being read, decoded, parsed and stored may hold together, as estimated
+    /// from their headers before their bodies are read (default [`DEFAULT_MAX_PENDING_BYTES`]).
+    /// An upload that does not fit gets 503 with `Retry-After`.
+    pub max_pending_bytes: usize,
+    /// Uploads handled at once (default [`DEFAULT_MAX_UPLOADS`]); more get 503 with `Retry-After`.
+    pub max_uploads: usize,
+    /// Live-view tails open at once (default [`DEFAULT_MAX_VIEWERS`]); more get 503.
+    pub max_viewers: usize,
+    /// Directory served at `/` instead of the pages embedded in the executable (for development:
+    /// edits then show up on reload without a rebuild).
     pub www_dir: Option<PathBuf>,
     /// Bound of the database files (db + WAL; in memory: the database), default
     /// [`DEFAULT_MAX_DB_BYTES`]: the oldest entries are deleted so that they stay within 1.1 × this.
@@ -57,6 +79,9 @@ impl Default for Options {
             db: None,
             token: None,
             max_body: DEFAULT_MAX_BODY,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            max_uploads: DEFAULT_MAX_UPLOADS,
+            max_viewers: DEFAULT_MAX_VIEWERS,
             www_dir: None,
             max_db_bytes: DEFAULT_MAX_DB_BYTES,
             keep: None,
@@ -77,13 +102,22 @@ pub enum Error {
         path: String,
         source: rusqlite::Error,
     },
+    #[error("database {db} is in use by another collector (it holds the lock on {lock})")]
+    InUse { db: String, lock: String },
+    #[error("cannot lock database {db} with {lock}: {source}")]
+    Lock {
+        db: String,
+        lock: String,
+        source: std::io::Error,
+    },
     #[error("cannot start the collector: {0}")]
     Start(std::io::Error),
 }
 
 /// The status the collector answers an upload with, decided without storing anything: the
 /// headers' encoding and `Orig-Content-Length`, decompression bounded by `max_body`, UTF-8, and
-/// parsing as a logtail batch (or OTLP/HTTP JSON with `otlp`). 200 means it would be stored.
+/// parsing as a logtail batch (or OTLP/HTTP JSON with `otlp`). 200 means it would be stored (for OTLP:
+/// at least partly).
 /// Headers with invalid names or values are left out, as the HTTP server would refuse them.
 /// For fuzzing (`fuzz/fuzz_targets/ingest.rs`): any input gives a status, never a panic.
 pub fn check_upload(headers: &[(&str, &[u8])], body: &[u8], max_body: usize, otlp: bool) -> u16 {
@@ -151,6 +185,8 @@ pub struct Collector {
     store: store::Store,
     shutdown: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
+    /// Released (dropped) after the store has closed the database.
+    _lock: Option<lock::DbLock>,
 }
 
 /// How long a stop waits for open requests before it cuts them off.
@@ -160,6 +196,7 @@ impl Collector {
     /// Opens the database, binds the listener and starts serving on a thread with its own tokio runtime.
     /// Returns once the socket listens.
     pub fn start(opts: Options) -> Result<Collector, Error> {
+        let db_lock = opts.db.as_deref().map(lock::DbLock::acquire).transpose()?;
         let limits = store::Limits {
             max_db_bytes: opts.max_db_bytes,
             keep: opts.keep,
@@ -179,15 +216,14 @@ impl Collector {
             .build()
             .map_err(Error::Start)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let www_dir = opts
-            .www_dir
-            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../www")));
+        let limits = limits::Limits::new(&opts);
         let app = http::router(http::AppState {
             store: store.clone(),
             token: opts.token.map(Into::into),
             max_body: opts.max_body,
+            limits,
             shutdown: shutdown_rx.clone(),
-            www_dir,
+            www_dir: opts.www_dir,
         });
         let server = std::thread::Builder::new()
             .name("logship-collector-http".into())
@@ -219,6 +255,7 @@ impl Collector {
             store,
             shutdown,
             server: Some(server),
+            _lock: db_lock,
         })
     }
 

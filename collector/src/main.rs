@@ -1,11 +1,15 @@
 //! `logship-collector`: runs the collector until Ctrl-C or SIGTERM.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use logship_collector::{Collector, Options, DEFAULT_MAX_BODY, DEFAULT_MAX_DB_BYTES};
+use logship_collector::{
+    Collector, Options, DEFAULT_MAX_BODY, DEFAULT_MAX_DB_BYTES, DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_MAX_UPLOADS, DEFAULT_MAX_VIEWERS,
+};
 
 /// Local collector for logship: accepts uploads, stores each batch once in SQLite, serves the live view.
 #[derive(Parser)]
@@ -20,13 +24,22 @@ struct Args {
     /// Keep everything in memory instead of a database file.
     #[arg(long)]
     memory: bool,
-    /// Require `Authorization: Bearer TOKEN` on uploads.
+    /// Require `Authorization: Bearer TOKEN` on uploads and reads (the live view asks for it once).
     #[arg(long, env = "LOGSHIP_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Largest upload in bytes, on the wire and decompressed.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY)]
     max_body: usize,
-    /// Serve the web pages from this directory instead of the repository's www/.
+    /// Memory that uploads in progress may hold together, in bytes; past it uploads get 503.
+    #[arg(long, default_value_t = DEFAULT_MAX_PENDING_BYTES)]
+    max_pending_bytes: usize,
+    /// Uploads handled at once; more get 503.
+    #[arg(long, default_value_t = DEFAULT_MAX_UPLOADS)]
+    max_uploads: usize,
+    /// Live-view tails open at once; more get 503.
+    #[arg(long, default_value_t = DEFAULT_MAX_VIEWERS)]
+    max_viewers: usize,
+    /// Serve the web pages from this directory instead of the ones built into the executable.
     #[arg(long)]
     www: Option<PathBuf>,
     /// Keep the database files within 1.1 × this many bytes, deleting the oldest entries.
@@ -59,6 +72,9 @@ fn main() -> ExitCode {
         db: (!args.memory).then_some(args.db),
         token: args.token,
         max_body: args.max_body,
+        max_pending_bytes: args.max_pending_bytes,
+        max_uploads: args.max_uploads,
+        max_viewers: args.max_viewers,
         www_dir: args.www,
         max_db_bytes: args.max_db_bytes,
         keep: args.keep,
@@ -70,13 +86,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("logship-collector: live view at {}/", collector.url());
+    say(&format!("live view at {}/", collector.url()));
     if let Err(e) = wait_for_signal() {
         eprintln!("logship-collector: cannot wait for signals: {e}");
     }
-    println!("logship-collector: stopping");
+    say("stopping");
     collector.stop();
     ExitCode::SUCCESS
+}
+
+/// A line on stdout; a closed stdout (whoever started us stopped reading) is no reason to fail.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "logship-collector: {line}");
 }
 
 fn wait_for_signal() -> std::io::Result<()> {

@@ -92,7 +92,8 @@ function readBody(req) {
 /**
  * A proxy in front of the collector that records every upload attempt and injects faults:
  * POST /{mode}/c/{collection}/{id}, mode = ok | retry-N (the first N attempts of each batch get
- * 503 with Retry-After: 1) | fail (always 503). GET /log?collection=C lists the attempts.
+ * 503 with Retry-After: 1) | fail (always 503). GET /log?collection=C lists the attempts; GET /api/…
+ * is the collector's read API, for pages (the collector refuses reads from other origins).
  */
 export async function startFaultProxy(collectorUrl) {
   const log = [];
@@ -114,6 +115,12 @@ export async function startFaultProxy(collectorUrl) {
         const collection = url.searchParams.get("collection");
         res.writeHead(200, { ...cors, "Content-Type": "application/json" });
         return res.end(JSON.stringify(log.filter((a) => a.collection === collection)));
+      }
+      // The collector's reads refuse other origins, the test page's included: pages read through here.
+      if (req.method === "GET" && url.pathname.startsWith("/api/")) {
+        const read = await fetch(`${collectorUrl}${url.pathname}${url.search}`);
+        res.writeHead(read.status, { ...cors, "Content-Type": "application/json" });
+        return res.end(await read.text());
       }
       const m = url.pathname.match(/^\/([^/]+)\/c\/([^/]+)\/([^/]+)$/);
       if (req.method !== "POST" || !m) {

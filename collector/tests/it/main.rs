@@ -1,8 +1,12 @@
 //! Integration tests: a real collector on 127.0.0.1 (port 0), real HTTP and WebSocket clients.
 
 mod api;
+mod binary;
 mod ingest;
+mod limits;
 mod live_view;
+mod otlp;
+mod private;
 mod retention;
 mod tail;
 
