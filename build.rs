@@ -259,9 +259,9 @@ mod config_code {
             let default = match key.default {
                 KeyDefault::Bytes(n) => n.to_string(),
                 // Native programs have room for bursts; a page keeps the smaller bound.
-                KeyDefault::PlatformBytes { native, browser } => format!(
-                    "if cfg!(target_arch = \"wasm32\") {{ {browser} }} else {{ {native} }}"
-                ),
+                KeyDefault::PlatformBytes { native, browser } => {
+                    format!("if cfg!(target_arch = \"wasm32\") {{ {browser} }} else {{ {native} }}")
+                }
                 _ => panic!("{}: a size needs a default in bytes", key.name),
             };
             let Some(low) = key.low_memory else {

@@ -236,7 +236,8 @@ impl<R: Runtime> Logger<R> {
         })
     }
 
-    /// The runtime this logger runs on.
+    /// The runtime this logger runs on (the browser's page-exit hooks live on it).
+    #[cfg(target_arch = "wasm32")]
     pub fn runtime(&self) -> &R {
         &self.runtime
     }

@@ -127,10 +127,6 @@ impl Queue {
         }
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock; if something ever did, keep logging anyway.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -350,10 +346,6 @@ impl Queue {
     pub fn close(&self) -> u64 {
         self.lock().closed = true;
         self.request_flush()
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.lock().closed
     }
 
     /// Tells the shipper to stop; what is still queued is counted as dropped and returned.

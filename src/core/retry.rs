@@ -118,7 +118,6 @@ mod tests {
             assert!(matches!(judge(response(status, None)), Verdict::Retry(_)));
         }
         let err = Err(TransportError {
-            timed_out: true,
             message: "timeout".into(),
         });
         assert!(matches!(judge(err), Verdict::Retry(_)));

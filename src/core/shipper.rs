@@ -323,7 +323,6 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                 match self.intake.wait(select(send, timeout), |_| false).await? {
                     Some(Either::Left((outcome, _))) => outcome,
                     _ => Err(TransportError {
-                        timed_out: true,
                         message: format!(
                             "no response within {} ms",
                             self.settings.request_timeout.as_millis()

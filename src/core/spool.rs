@@ -309,10 +309,6 @@ impl SpoolIndex {
         });
     }
 
-    pub fn current(&self) -> Option<u64> {
-        self.segments.back().map(|s| s.seq)
-    }
-
     /// The current segment's size, to decide when to start the next.
     pub fn current_bytes(&self) -> u64 {
         self.segments.back().map_or(0, |s| s.bytes)
@@ -453,14 +449,6 @@ impl SpoolIndex {
         self.batches()
             .filter(|b| b.state != BatchState::Settled)
             .count()
-    }
-
-    /// Writes held by batches not yet settled.
-    pub fn unsettled_records(&self) -> u64 {
-        self.batches()
-            .filter(|b| b.state != BatchState::Settled)
-            .map(|b| b.records)
-            .sum()
     }
 
     /// The highest segment sequence ever seen, for naming the next one.

@@ -107,7 +107,9 @@ impl Subscriber {
         self.event.listen()
     }
 
-    /// Waits for the next entry; `None` once the tap is closed and drained.
+    /// Waits for the next entry; `None` once the tap is closed and drained (the browser's tap
+    /// callback runs on it; native subscribers poll `try_recv` from their own thread).
+    #[cfg(any(test, target_arch = "wasm32"))]
     pub async fn recv(&self) -> Option<Arc<str>> {
         loop {
             let listener = self.listen();

@@ -138,7 +138,6 @@ impl Transport for Fake {
                     body_prefix: body.as_bytes().to_vec(),
                 }),
                 Reply::Fail => Err(TransportError {
-                    timed_out: false,
                     message: "connection reset".into(),
                 }),
                 Reply::Hang => std::future::pending().await,

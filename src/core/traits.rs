@@ -45,7 +45,6 @@ pub struct Response {
 /// A failed attempt. The message never contains the URL (which holds the private id).
 #[derive(Debug, Clone)]
 pub struct TransportError {
-    pub timed_out: bool,
     pub message: String,
 }
 

@@ -37,6 +37,7 @@ pub struct TracingLayer {
 }
 
 impl TracingLayer {
+    /// A layer that writes every event to `logger`.
     pub fn new(logger: Logger) -> Self {
         TracingLayer { logger }
     }

@@ -109,7 +109,6 @@ impl Transport for HttpTransport {
                 builder = builder.header(name, value);
             }
             let failed = |err: reqwest::Error| TransportError {
-                timed_out: err.is_timeout(),
                 message: error_message(&err.without_url()),
             };
             let mut response = builder.send().await.map_err(failed)?;

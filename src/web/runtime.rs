@@ -124,10 +124,7 @@ impl Net {
 }
 
 fn failed(message: String) -> TransportError {
-    TransportError {
-        timed_out: false,
-        message,
-    }
+    TransportError { message }
 }
 
 fn js_message(err: &JsValue) -> String {
