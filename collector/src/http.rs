@@ -116,7 +116,7 @@ fn json(body: String) -> Response {
 
 /// The `Logship-Batch` header: up to 128 visible ASCII characters.
 fn batch_id(headers: &HeaderMap) -> Result<Option<String>, Reject> {
-    let Some(value) = headers.get("logship-batch") else {
+    let Some(value) = headers.get(logship::protocol::BATCH_HEADER) else {
         return Ok(None);
     };
     match value.to_str() {

@@ -2,36 +2,30 @@
 
 use std::fmt;
 
+use logship::protocol;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
 use crate::store::NewEntry;
 
-/// Collections (and OTLP `service.name`s) are 1–128 characters of `A-Z a-z 0-9 . _ -`.
+/// Collections (and OTLP `service.name`s) follow the SDK's rule ([`protocol::COLLECTION_RULE`]).
 pub(crate) fn check_collection(name: &str) -> Result<(), String> {
-    let ok = (1..=128).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err("invalid collection name: use 1-128 characters of A-Z a-z 0-9 . _ -".into())
+    match protocol::is_valid_collection(name) {
+        true => Ok(()),
+        false => Err(format!(
+            "invalid collection name: use {}",
+            protocol::COLLECTION_RULE
+        )),
     }
 }
 
-/// The public id (hex SHA-256 of the 32 raw bytes) of a private id of 64 lowercase hex characters.
-/// The error never repeats the private id.
+/// The public id of a private id, by the SDK's rule ([`protocol::PrivateId`]). The error never
+/// repeats the private id.
 pub(crate) fn public_id(private_id: &str) -> Result<String, String> {
-    let lower_hex = private_id
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    match hex::decode(private_id) {
-        Ok(raw) if lower_hex && raw.len() == 32 => Ok(hex::encode(Sha256::digest(raw))),
-        _ => Err("invalid private id: must be 64 lowercase hex characters".into()),
-    }
+    protocol::PrivateId::parse(private_id)
+        .map(|id| id.public_id())
+        .map_err(|rule| format!("invalid private id: {rule}"))
 }
 
 fn not_entries(e: impl fmt::Display) -> String {
@@ -201,6 +195,7 @@ impl<'de> Deserialize<'de> for IsV {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn names_and_ids() {
