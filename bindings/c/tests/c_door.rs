@@ -270,6 +270,32 @@ fn committed_header_matches_src_exports_rs() {
     }
 }
 
+/// The key table (the stats fields are listed there once; cbindgen can only read a written-out
+/// struct, so this test holds `struct logship_stats` to the table).
+#[allow(dead_code)]
+mod key_table {
+    include!("../../../src/core/config_keys.rs");
+}
+
+#[test]
+fn header_stats_are_the_key_tables_stats_in_order() {
+    let body = GENERATED_HEADER
+        .split("struct logship_stats {")
+        .nth(1)
+        .and_then(|rest| rest.split("};").next())
+        .expect("the header declares struct logship_stats");
+    let fields: Vec<&str> = body
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("uint64_t "))
+        .map(|field| field.trim_end_matches(';'))
+        .collect();
+    let table: Vec<&str> = key_table::STATS.iter().map(|f| f.name).collect();
+    assert_eq!(
+        fields, table,
+        "struct logship_stats (bindings/c/src/exports.rs) must list src/core/config_keys.rs's STATS"
+    );
+}
+
 #[test]
 fn header_is_clean_c99_and_cpp_and_links() {
     let lib = library_dir();
