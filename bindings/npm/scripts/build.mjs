@@ -23,8 +23,9 @@ const WASM_BINDGEN_VERSION = "0.2.130";
 /** Gzipped bytes of everything the package ships: issue 4's budget and goal. */
 export const BUDGET_GZIP = 60000;
 const GOAL_GZIP = 20000;
-/** Regression guard: `npm run build` and `npm test` fail above this (lower it as the size drops). */
-export const CEILING_GZIP = 92000;
+/** Regression guard: `npm run build` and `npm test` fail above this (lower it as the size drops;
+ * raised from 92000 when batching by time since the first entry landed, issue 13). */
+export const CEILING_GZIP = 93000;
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repo = resolve(pkg, "../..");
