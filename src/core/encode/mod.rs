@@ -12,9 +12,11 @@ use time::TimeFormatter;
 /// What shapes every entry of one logger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodeOptions {
+    /// Leave out `logtail.client_time` (the server stamps arrival instead).
     pub skip_client_time: bool,
     /// `Some` when `include_proc_id` is set: the logger's random non-zero id.
     pub proc_id: Option<u32>,
+    /// Add `logtail.proc_seq`, a per-logger counter (1 for the first entry).
     pub include_proc_seq: bool,
     /// Text payloads are cut past this many raw bytes (16384, or 4096 in low-memory mode).
     pub text_limit: usize,
@@ -22,7 +24,9 @@ pub struct EncodeOptions {
     pub object_limit: usize,
 }
 
+/// Raw bytes of a text payload kept before it is cut.
 pub const TEXT_LIMIT: usize = 16 * 1024;
+/// [`TEXT_LIMIT`] in low-memory mode.
 pub const TEXT_LIMIT_LOW_MEMORY: usize = 4 * 1024;
 
 impl Default for EncodeOptions {
@@ -40,7 +44,9 @@ impl Default for EncodeOptions {
 /// What is known about one write besides its bytes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EntryMeta<'a> {
+    /// When the write happened (the client time).
     pub unix_nanos: i64,
+    /// The entry's sequence number (used when `include_proc_seq` is set).
     pub proc_seq: u64,
     /// What the metrics source returned for this entry (text entries only).
     pub metrics: Option<&'a str>,
@@ -73,6 +79,7 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// An encoder with empty scratch buffers (they grow to the largest entry, then stay).
     pub fn new(options: EncodeOptions) -> Self {
         Encoder {
             options,
@@ -84,6 +91,7 @@ impl Encoder {
         }
     }
 
+    /// The options every entry is shaped by.
     pub fn options(&self) -> &EncodeOptions {
         &self.options
     }
