@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::batch::BodyFormat;
 use super::encode::{EncodeOptions, TEXT_LIMIT, TEXT_LIMIT_LOW_MEMORY};
 use super::ids::PrivateId;
+use super::secret::without_userinfo;
 
 include!(concat!(env!("OUT_DIR"), "/config.rs"));
 
@@ -73,7 +74,8 @@ const RESERVED_HEADERS: &[&str] = &[
 /// than the `url` crate, whose IDNA tables would triple the browser bundle; the runtimes' HTTP
 /// clients parse the URL fully anyway.
 fn check_base_url(base: &str) -> Result<(), ConfigError> {
-    let bad = |message: &str| invalid("base_url", format!("{message}: \"{base}\""));
+    let shown = without_userinfo(base);
+    let bad = |message: &str| invalid("base_url", format!("{message}: \"{shown}\""));
     let scheme_end = base.find("://").unwrap_or(0);
     if !matches!(
         base[..scheme_end].to_ascii_lowercase().as_str(),
@@ -288,7 +290,7 @@ impl Config {
 
     /// The upload address without the private id (a write credential): what people may see.
     pub fn display_url(&self) -> String {
-        self.upload_url_at(&self.base_url, None)
+        self.upload_url_at(&without_userinfo(&self.base_url), None)
     }
 
     fn upload_url_at(&self, base_url: &str, private_id: Option<&PrivateId>) -> String {

@@ -21,6 +21,7 @@ use super::config::Config;
 use super::ids::PrivateId;
 use super::level;
 use super::queue::PushError;
+use super::secret::Redactor;
 use super::shipper::{Shipper, ShipperSettings};
 use super::stats::{DestinationStats, Stats};
 use super::traits::{Clock, Timer, Transport};
@@ -184,13 +185,20 @@ impl<R: Runtime> Logger<R> {
         let mut destinations = Vec::with_capacity(configs.len());
         let mut starting = Vec::with_capacity(configs.len());
         let mut public_id = String::new();
-        for (i, destination) in configs.into_iter().enumerate() {
-            let private_id = match &destination.private_id {
-                Some(configured) => configured.clone(),
-                None => runtime.private_id(PrivateId::from_bytes(random(&clock)))?,
-            };
+        let private_ids = (configs.iter())
+            .map(|destination| match &destination.private_id {
+                Some(configured) => Ok(configured.clone()),
+                None => runtime.private_id(PrivateId::from_bytes(random(&clock))),
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        // One for all destinations: a server may echo what another destination sent it.
+        let redactor = Redactor::new(configs.iter().zip(&private_ids));
+        for ((i, destination), private_id) in configs.into_iter().enumerate().zip(private_ids) {
             let name = destination.display_url();
-            let reporter = reporter::<R>(several.then(|| name.clone()));
+            let reporter = (
+                reporter::<R>(several.then(|| name.clone())),
+                redactor.clone(),
+            );
             let shared = match i {
                 0 => Shared::new(&destination, proc_id, metrics.clone(), reporter),
                 _ => Shared::new_without_tap(&destination, proc_id, metrics.clone(), reporter),

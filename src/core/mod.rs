@@ -13,6 +13,7 @@ pub mod otlp;
 pub mod queue;
 pub mod retry;
 pub mod ring;
+pub mod secret;
 pub mod shipper;
 pub mod spool;
 pub mod stats;
@@ -29,6 +30,7 @@ use batch::BodyFormat;
 use config::Config;
 use encode::{EncodeOptions, Encoder, EntryMeta};
 use queue::{Limits, PushError, Queue, KIND_ENCODED, KIND_RAW};
+use secret::Redactor;
 use tap::{Subscriber, Tap};
 
 /// Called for each text entry; a non-empty result goes on the entry as `"metrics"`.
@@ -50,6 +52,8 @@ pub struct Shared {
     /// Whether uploads currently go to the backup address (set by the shipper).
     using_backup: AtomicBool,
     reporter: ErrorReporter,
+    /// Every reported message passes through it: no secret is printed or kept.
+    redactor: Redactor,
     errors: Mutex<ErrorLog>,
 }
 
@@ -64,7 +68,7 @@ impl Shared {
         config: &Config,
         proc_id: u32,
         metrics: Option<MetricsSource>,
-        reporter: ErrorReporter,
+        reporter: (ErrorReporter, Redactor),
     ) -> Arc<Self> {
         Self::build(config, proc_id, metrics, reporter, true)
     }
@@ -75,7 +79,7 @@ impl Shared {
         config: &Config,
         proc_id: u32,
         metrics: Option<MetricsSource>,
-        reporter: ErrorReporter,
+        reporter: (ErrorReporter, Redactor),
     ) -> Arc<Self> {
         Self::build(config, proc_id, metrics, reporter, false)
     }
@@ -84,7 +88,7 @@ impl Shared {
         config: &Config,
         proc_id: u32,
         metrics: Option<MetricsSource>,
-        reporter: ErrorReporter,
+        (reporter, redactor): (ErrorReporter, Redactor),
         feeds_tap: bool,
     ) -> Arc<Self> {
         Arc::new(Shared {
@@ -100,6 +104,7 @@ impl Shared {
             feeds_tap,
             using_backup: AtomicBool::new(false),
             reporter,
+            redactor,
             errors: Mutex::default(),
         })
     }
@@ -149,6 +154,7 @@ impl Shared {
 
     /// Records a problem for the local error report; the first of each kind is also printed.
     pub fn report_error(&self, kind: &str, message: String) {
+        let message = self.redactor.redact(message);
         let mut log = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
         if !log.reported_kinds.iter().any(|k| k == kind) {
             log.reported_kinds.push(kind.to_owned());

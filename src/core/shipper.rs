@@ -17,6 +17,7 @@ use super::failover::{Failover, Target};
 use super::otlp::RecordWriter;
 use super::queue::{TakenRecord, KIND_ENCODED};
 use super::retry::{self, Backoff, Verdict};
+use super::secret::Secret;
 use super::stats::Counters;
 use super::traits::{
     Clock, Codec, Request, Response, Timer, Transport, TransportError, ERROR_BODY_PREFIX,
@@ -32,10 +33,11 @@ const COMPRESS_MIN_SAVING: usize = 64;
 const TAKE_BYTES: usize = 8 * 1024;
 
 /// Where and how a shipper uploads.
+/// Its `Debug` shows neither the URL (it holds the private id) nor header values.
 #[derive(Debug, Clone)]
 pub struct ShipperSettings {
-    pub url: String,
-    pub headers: Vec<(String, String)>,
+    pub url: Secret,
+    pub headers: Vec<(String, Secret)>,
     pub compression: Compression,
     pub flush_delay: Duration,
     pub request_timeout: Duration,
@@ -50,11 +52,11 @@ impl ShipperSettings {
     /// What a configuration (of one destination) sets, uploading to `url`.
     pub fn from_config(config: &Config, url: String, seed: u64) -> Self {
         ShipperSettings {
-            url,
+            url: Secret::new(url),
             headers: config
                 .headers
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.clone(), Secret::new(v.as_str())))
                 .collect(),
             compression: config.compression,
             flush_delay: Duration::from_millis(config.flush_delay_ms),
@@ -85,7 +87,7 @@ pub struct Shipper<T, Tm, C> {
     intake: Intake,
     handoff: Handoff,
     /// Where uploads go while the primary (`settings.url`) fails; see [`Shipper::with_backup`].
-    backup_url: Option<String>,
+    backup_url: Option<Secret>,
     failover: Failover,
     /// With a disk spool: batches come only through the handoff (the spool writer builds them),
     /// and each one is reported here, by id, once settled (see [`Shipper::with_spool`]).
@@ -178,7 +180,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
     /// After repeated failed attempts at the primary URL, uploads go to `url` (the same path on
     /// the backup server) until the primary, tried every `probe_interval`, answers again.
     pub fn with_backup(mut self, url: String, probe_interval: Duration) -> Self {
-        self.backup_url = Some(url);
+        self.backup_url = Some(Secret::new(url));
         self.failover = Failover::new(true, probe_interval);
         self
     }
@@ -306,7 +308,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                 _ => &self.settings.url,
             };
             let request = Request {
-                url,
+                url: url.expose(),
                 body: wire,
                 content_encoding,
                 orig_content_length,

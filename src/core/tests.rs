@@ -15,6 +15,7 @@ use futures::task::LocalSpawnExt;
 
 use super::config::Config;
 use super::queue::PushError;
+use super::secret::Redactor;
 use super::shipper::{Shipper, ShipperSettings};
 use super::traits::{Clock, Codec, Request, Response, Timer, Transport, TransportError};
 use super::Shared;
@@ -117,7 +118,9 @@ impl Transport for Fake {
             batch_id: request.batch_id.to_owned(),
             content_encoding: request.content_encoding,
             orig_content_length: request.orig_content_length,
-            headers: request.headers.to_vec(),
+            headers: (request.headers.iter())
+                .map(|(name, value)| (name.clone(), value.expose().to_owned()))
+                .collect(),
         });
         let reply = if self.0.down.borrow().iter().any(|url| url == request.url) {
             Reply::Fail
@@ -187,7 +190,10 @@ impl Harness {
             &config,
             42,
             None,
-            Arc::new(move |m: &str| sink.lock().unwrap().push(m.to_owned())),
+            (
+                Arc::new(move |m: &str| sink.lock().unwrap().push(m.to_owned())),
+                Redactor::default(),
+            ),
         );
         let fake = Fake::default();
         let settings =

@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use super::secret::Secret;
+
 /// Compression codecs a runtime may offer (PROTOCOL.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
@@ -19,8 +21,8 @@ impl Codec {
     }
 }
 
-/// One upload attempt.
-#[derive(Debug, Clone, Copy)]
+/// One upload attempt (not `Debug`: its URL holds the private id).
+#[derive(Clone, Copy)]
 pub struct Request<'a> {
     pub url: &'a str,
     pub body: &'a [u8],
@@ -28,7 +30,7 @@ pub struct Request<'a> {
     /// The uncompressed size, sent as `Orig-Content-Length` when compressed.
     pub orig_content_length: Option<usize>,
     pub batch_id: &'a str,
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [(String, Secret)],
 }
 
 /// How much of an error response's body a transport keeps: the report quotes at most this.

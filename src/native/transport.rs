@@ -106,7 +106,7 @@ impl Transport for HttpTransport {
                     .header("Orig-Content-Length", len);
             }
             for (name, value) in request.headers {
-                builder = builder.header(name, value);
+                builder = builder.header(name, value.expose());
             }
             let failed = |err: reqwest::Error| TransportError {
                 message: error_message(&err.without_url()),

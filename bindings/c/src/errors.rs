@@ -151,23 +151,33 @@ pub(crate) fn run(body: impl FnOnce() -> Result<c_int, Failure>) -> c_int {
     }
 }
 
-/// An invalid configuration as a failure whose message never contains the private id.
+/// An invalid configuration as a failure whose message holds none of the configuration's
+/// secrets.
 pub(crate) fn config_failure(err: logship::ConfigError, config_json: &str) -> Failure {
     Failure::owned(
         LOG_E_CONFIG,
-        redact_private_id(Error::Config(err).to_string(), config_json),
+        redact_secrets(Error::Config(err).to_string(), config_json),
     )
 }
 
-/// Keeps the private id out of a message even if some future validation echoes the value.
-fn redact_private_id(message: String, config_json: &str) -> String {
-    let id = serde_json::from_str::<serde_json::Value>(config_json)
-        .ok()
-        .and_then(|v| v.get("private_id")?.as_str().map(str::to_owned));
-    match id {
-        Some(id) if !id.is_empty() && message.contains(&id) => message.replace(&id, "<redacted>"),
-        _ => message,
-    }
+/// Keeps every private id and header value of a configuration (top-level and each
+/// `destinations[i]`) out of a message, even if some future validation echoes a value.
+fn redact_secrets(message: String, config_json: &str) -> String {
+    let Ok(config) = serde_json::from_str::<serde_json::Value>(config_json) else {
+        return message;
+    };
+    let destinations = config.get("destinations").and_then(|d| d.as_array());
+    let scopes = std::iter::once(&config).chain(destinations.into_iter().flatten());
+    let secrets = scopes.flat_map(|scope| {
+        let private_id = scope.get("private_id").into_iter();
+        let headers = scope.get("headers").and_then(|h| h.as_object());
+        private_id.chain(headers.into_iter().flat_map(|h| h.values()))
+    });
+    secrets
+        .filter_map(|value| value.as_str().filter(|s| !s.is_empty()))
+        .fold(message, |message, secret| {
+            message.replace(secret, "<redacted>")
+        })
 }
 
 #[cfg(test)]
@@ -218,13 +228,16 @@ mod tests {
     }
 
     #[test]
-    fn private_ids_are_redacted_from_config_messages() {
-        let id = "ab".repeat(32);
-        let json = format!(r#"{{"private_id":"{id}"}}"#);
-        assert_eq!(
-            redact_private_id(format!("base_url: {id} is odd"), &json),
-            "base_url: <redacted> is odd"
+    fn secrets_are_redacted_from_config_messages() {
+        let (id, id1) = ("ab".repeat(32), "cd".repeat(32));
+        let json = format!(
+            r#"{{"private_id":"{id}","headers":{{"Authorization":"Bearer top"}},
+                 "destinations":[{{"private_id":"{id1}","headers":{{"X-Key":"k-one"}}}}]}}"#
         );
-        assert_eq!(redact_private_id("fine".into(), "not json"), "fine");
+        assert_eq!(
+            redact_secrets(format!("{id} {id1} Bearer top k-one is odd"), &json),
+            "<redacted> <redacted> <redacted> <redacted> is odd"
+        );
+        assert_eq!(redact_secrets("fine".into(), "not json"), "fine");
     }
 }

@@ -1,0 +1,167 @@
+//! What is never shown: the private id (a write credential), the upload URLs that hold it,
+//! header values (an `Authorization`) and URL userinfo (`http://user:password@host`). These
+//! are held in types whose `Debug` redacts them, and every message logship prints or returns
+//! passes through a [`Redactor`] that knows the secrets of its destination.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::config::Config;
+use super::ids::PrivateId;
+
+/// What stands where a secret was.
+pub const REDACTED: &str = "<redacted>";
+
+/// A string that is never shown: its `Debug` is `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Holds `value` as a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+/// `url` without its userinfo (`user:password@`): what an address may show.
+pub fn without_userinfo(url: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return Cow::Borrowed(url);
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| scheme_end + i);
+    match url[scheme_end..authority_end].rfind('@') {
+        Some(at) => Cow::Owned(format!(
+            "{}{}",
+            &url[..scheme_end],
+            &url[scheme_end + at + 1..]
+        )),
+        None => Cow::Borrowed(url),
+    }
+}
+
+/// The secret part of `url`'s userinfo: the password of `user:password`, or the whole of a
+/// userinfo without one (`https://token@host`).
+fn userinfo_secret(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    Some(
+        userinfo
+            .split_once(':')
+            .map_or(userinfo, |(_, password)| password),
+    )
+}
+
+/// Takes a destination's secrets out of any message before it is printed or kept.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    /// The secrets of destinations: their private ids, header values and URL userinfo.
+    pub fn new<'a>(destinations: impl Iterator<Item = (&'a Config, &'a PrivateId)>) -> Self {
+        let mut secrets = Vec::new();
+        for (config, private_id) in destinations {
+            let urls = [Some(&config.base_url), config.backup_url.as_ref()];
+            secrets.push(private_id.to_hex());
+            secrets.extend(config.headers.values().cloned());
+            secrets.extend(
+                urls.into_iter()
+                    .flatten()
+                    .filter_map(|u| userinfo_secret(u))
+                    .map(str::to_owned),
+            );
+        }
+        secrets.retain(|s| !s.is_empty());
+        // Longest first: a secret that contains another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Redactor { secrets }
+    }
+
+    /// `message` with every secret replaced by `<redacted>`.
+    pub fn redact(&self, message: String) -> String {
+        self.secrets
+            .iter()
+            .fold(message, |message, secret| match message.contains(secret) {
+                true => message.replace(secret, REDACTED),
+                false => message,
+            })
+    }
+}
+
+/// How the generated `Debug` of [`Config`] and its destinations shows a field: addresses
+/// without userinfo, header values redacted, everything else as it is.
+pub struct Shown<'a, T>(pub &'a T);
+
+impl fmt::Debug for Shown<'_, String> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&without_userinfo(self.0), f)
+    }
+}
+
+impl fmt::Debug for Shown<'_, Option<String>> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0.as_deref().map(without_userinfo), f)
+    }
+}
+
+impl fmt::Debug for Shown<'_, BTreeMap<String, String>> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|name| (name, Secret::new(""))))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Shown<'_, Option<BTreeMap<String, String>>> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0.as_ref().map(Shown), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_taken_out_of_addresses_only() {
+        assert_eq!(without_userinfo("http://u:pw@h:1/p@x"), "http://h:1/p@x");
+        assert_eq!(without_userinfo("https://tok@h"), "https://h");
+        assert_eq!(without_userinfo("http://h/a@b?c@d"), "http://h/a@b?c@d");
+        assert_eq!(without_userinfo("not a url@all"), "not a url@all");
+        assert_eq!(userinfo_secret("http://u:pw@h/"), Some("pw"));
+        assert_eq!(userinfo_secret("https://token@h"), Some("token"));
+        assert_eq!(userinfo_secret("http://h/u@x"), None);
+    }
+
+    #[test]
+    fn every_secret_of_a_destination_is_redacted() {
+        let id = PrivateId::from_bytes([7; 32]);
+        let config = Config::from_json(
+            r#"{"base_url":"http://u:pw@h","collection":"c","backup_url":"http://b:sec@h2",
+                "headers":{"Authorization":"Bearer tok"}}"#,
+        )
+        .unwrap();
+        let redactor = Redactor::new(std::iter::once((&config, &id)));
+        let message = format!("{} Bearer tok u:pw b:sec fine", id.to_hex());
+        assert_eq!(
+            redactor.redact(message),
+            "<redacted> <redacted> u:<redacted> b:<redacted> fine"
+        );
+    }
+}
