@@ -315,9 +315,11 @@ impl<R: Runtime> Logger<R> {
     }
 
     /// Refuses further writes, drains up to `timeout`, stops the shippers and closes the tap.
-    /// Idempotent: later (and concurrent) calls return the first call's result.
+    /// Idempotent: later calls return the first call's result; a concurrent call waits for it
+    /// up to its own `timeout`, then returns `Err(Timeout)` with what is undelivered so far.
     /// `Err(Timeout { undelivered })` says how many entries were left (and counted as dropped).
     pub async fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
+        let mut own_deadline: Option<Deadline<'_>> = None;
         loop {
             let first_call = {
                 let mut state = self.shutdown.lock().unwrap_or_else(PoisonError::into_inner);
@@ -331,7 +333,11 @@ impl<R: Runtime> Logger<R> {
                     }
                 }
             };
-            first_call.await;
+            let deadline =
+                own_deadline.get_or_insert_with(|| Box::pin(self.runtime.deadline(timeout)));
+            if let Either::Right(_) = select(first_call, deadline.as_mut()).await {
+                return Err(timed_out(self.shared().map(|s| s.queue.unsettled()).sum()));
+            }
         }
         // Drain, then stop.
         let mut deadline: Deadline<'_> = Box::pin(self.runtime.deadline(timeout));

@@ -899,6 +899,50 @@ fn the_one_logger_fans_out_flushes_and_shuts_down_once() {
     assert_eq!(log.destination_stats().nth(1).unwrap().stats.dropped, 2);
 }
 
+/// Two threads shutting down at once: each returns by its own deadline, the later one without
+/// waiting for the first one's longer drain.
+#[test]
+fn concurrent_shutdowns_each_return_by_their_own_deadline() {
+    use super::logger::Logger;
+    use crate::error::Error;
+
+    let id = "cd".repeat(32);
+    let config = Config::from_json(&format!(
+        r#"{{"base_url":"http://down.test","collection":"core.test","private_id":"{id}",
+            "compression":"none","retry_initial_ms":100,"retry_max_ms":100}}"#
+    ))
+    .unwrap();
+    let mut h = Harness::new("");
+    let runtime = FakeRuntime {
+        fake: h.fake.clone(),
+        spawner: h.pool.spawner(),
+        echoes: Rc::default(),
+        stops: Rc::default(),
+    };
+    let log = Rc::new(Logger::start(runtime, &config, None).unwrap());
+    let url = format!("http://down.test/c/core.test/{id}");
+    h.fake.0.down.borrow_mut().push(url);
+    log.write(b"kept waiting").unwrap();
+    let outcomes: Vec<Rc<RefCell<Option<Result<(), Error>>>>> = vec![Rc::default(), Rc::default()];
+    for (timeout, outcome) in [1000, 100].into_iter().zip(&outcomes) {
+        let (log, outcome) = (log.clone(), outcome.clone());
+        let shutdown = async move { *outcome.borrow_mut() = Some(log.shutdown(ms(timeout)).await) };
+        h.pool.spawner().spawn_local(shutdown).unwrap();
+    }
+    h.advance(ms(100));
+    assert_eq!(*outcomes[0].borrow(), None, "the first one drains on");
+    assert_eq!(
+        *outcomes[1].borrow(),
+        Some(Err(Error::Timeout { undelivered: 1 })),
+        "the second one's deadline"
+    );
+    h.advance(ms(900));
+    assert_eq!(
+        *outcomes[0].borrow(),
+        Some(Err(Error::Timeout { undelivered: 1 }))
+    );
+}
+
 /// `count` lines written one every millisecond (each says when: `"{ms:06} …"`, 100 bytes),
 /// advancing virtual time between them.
 fn write_steadily(h: &mut Harness, from_ms: u64, count: u64) {
