@@ -923,7 +923,8 @@ fn concurrent_shutdowns_each_return_by_their_own_deadline() {
     let url = format!("http://down.test/c/core.test/{id}");
     h.fake.0.down.borrow_mut().push(url);
     log.write(b"kept waiting").unwrap();
-    let outcomes: Vec<Rc<RefCell<Option<Result<(), Error>>>>> = vec![Rc::default(), Rc::default()];
+    type Outcome = Rc<RefCell<Option<Result<(), Error>>>>;
+    let outcomes: [Outcome; 2] = Default::default();
     for (timeout, outcome) in [1000, 100].into_iter().zip(&outcomes) {
         let (log, outcome) = (log.clone(), outcome.clone());
         let shutdown = async move { *outcome.borrow_mut() = Some(log.shutdown(ms(timeout)).await) };
