@@ -365,11 +365,17 @@ impl Subscription {
     pub fn missed(&self) -> u64 {
         self.subscriber.missed()
     }
+
+    /// Ends the subscription from any thread: no entry arrives after this, and a thread
+    /// waiting in [`Subscription::recv_timeout`] receives what is left, then `None` at once.
+    pub fn close(&self) {
+        self.shared.unsubscribe(self.subscriber.id());
+    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.shared.unsubscribe(self.subscriber.id());
+        self.close();
     }
 }
 

@@ -172,7 +172,10 @@ pub extern "C" fn log_flush(timeout_ms: u32) -> c_int {
 
 /// Stops the logger: refuses further writes, uploads what is queued for up to `timeout_ms`, then
 /// stops the background thread and every tap (each tap callback first receives the entries
-/// published before the deadline; a callback already running is waited for). Thread-safe.
+/// published before the deadline; a callback still running is waited for until the deadline).
+/// Returns by the deadline even if a tap callback never returns: that subscription's thread is
+/// left behind, makes no further call once its callback returns, and its `user` must stay valid
+/// until then. Thread-safe. Not async-signal-safe (no logship function is).
 ///
 /// Idempotent: later calls return the first call's result. After it returns, log_init may be
 /// called again. Call it before the process exits, or queued entries are lost. The stopped
@@ -180,8 +183,9 @@ pub extern "C" fn log_flush(timeout_ms: u32) -> c_int {
 /// or exited.
 ///
 /// Returns LOG_OK; LOG_E_TIMEOUT if entries were left at the deadline (they are counted as
-/// dropped, and log_last_error() says how many); LOG_E_NOT_INITIALIZED if log_init never
-/// succeeded; LOG_E_IN_CALLBACK from a tap callback.
+/// dropped, and log_last_error() says how many) or a tap callback had not returned by then
+/// (log_last_error() says so); LOG_E_NOT_INITIALIZED if log_init never succeeded;
+/// LOG_E_IN_CALLBACK from a tap callback.
 #[no_mangle]
 pub extern "C" fn log_shutdown(timeout_ms: u32) -> c_int {
     run(|| {
@@ -270,8 +274,9 @@ pub unsafe extern "C" fn log_destination_stats(
 /// own bounded queue (1 MiB): a slow callback never slows log_write or other subscriptions; if it
 /// falls that far behind, it misses its own oldest entries. Thread-safe.
 ///
-/// `user` is passed through untouched; it must stay valid until log_unsubscribe or log_shutdown
-/// returns. From inside a callback you may call log_write, log_flush, log_stats, log_subscribe
+/// `user` is passed through untouched; it must stay valid until log_unsubscribe returns, or
+/// log_shutdown returns LOG_OK (after a LOG_E_TIMEOUT from log_shutdown: until the callback then
+/// running returns). An idle subscription's thread sleeps until an entry arrives: it never polls. From inside a callback you may call log_write, log_flush, log_stats, log_subscribe
 /// and log_last_error, but not log_unsubscribe, log_shutdown or log_init (LOG_E_IN_CALLBACK).
 ///
 /// Returns a subscription id (>= 0; later subscriptions get other ids), or LOG_E_INVALID_ARG if

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use logship::{Config, DestinationStats, Error, Logger, Stats};
 
 use super::errors::{config_failure, result_code, Failure, NOT_INITIALIZED, SHUT_DOWN};
-use super::exports::{LOG_E_ALREADY_INITIALIZED, LOG_E_RUNTIME, LOG_OK};
+use super::exports::{LOG_E_ALREADY_INITIALIZED, LOG_E_RUNTIME, LOG_E_TIMEOUT, LOG_OK};
 use super::taps::{self, Taps};
 use super::writer_cache;
 
@@ -39,6 +39,8 @@ pub(crate) enum State {
     /// final counters.
     ShutDown {
         result: Result<(), Error>,
+        /// Tap threads whose callback had not returned by the deadline.
+        taps_left_behind: usize,
         destinations: Vec<DestinationStats>,
     },
 }
@@ -185,16 +187,21 @@ pub(crate) fn shutdown(timeout: Duration) -> Result<c_int, Failure> {
     let door = match &*global.read() {
         State::Running(door) => door.clone(),
         State::Uninitialized => return Err(NOT_INITIALIZED),
-        State::ShutDown { result, .. } => return result_code(result.clone()),
+        State::ShutDown {
+            result,
+            taps_left_behind,
+            ..
+        } => return shutdown_code(result, *taps_left_behind),
     };
     let deadline = Instant::now() + timeout;
     let taps = taps::close(&door, deadline);
     // Writes racing with this get LOG_E_SHUT_DOWN from the closed queue; the state lock is
     // not held while draining, so they never wait for it.
     let result = door.logger.shutdown(timeout);
-    taps::join(taps);
+    let taps_left_behind = taps::join(taps, deadline);
     let running = global.replace_state(State::ShutDown {
         result: result.clone(),
+        taps_left_behind,
         destinations: door.logger.destination_stats(),
     });
     // Dropped outside the state lock: the logger's own drop is quick (already shut down),
@@ -204,7 +211,27 @@ pub(crate) fn shutdown(timeout: Duration) -> Result<c_int, Failure> {
     // Let go of this thread's handle now, so a program that writes and shuts down on one
     // thread frees the logger here; other threads let go at their next write or exit.
     writer_cache::refresh_this_thread(global);
-    result_code(result)
+    shutdown_code(&result, taps_left_behind)
+}
+
+/// log_shutdown's answer: the logger's, or LOG_E_TIMEOUT when a tap callback outlived the
+/// deadline (its thread is left to end after that callback, which is the last one it makes).
+fn shutdown_code(result: &Result<(), Error>, taps_left_behind: usize) -> Result<c_int, Failure> {
+    if taps_left_behind == 0 {
+        return result_code(result.clone());
+    }
+    let also = match result {
+        Ok(()) => String::new(),
+        Err(err) => format!("; and {err}"),
+    };
+    Err(Failure::owned(
+        LOG_E_TIMEOUT,
+        format!(
+            "{taps_left_behind} tap callback(s) had not returned at the deadline: their threads \
+             were left to end when the callback returns (it is the last call), so `user` must \
+             stay valid until then{also}"
+        ),
+    ))
 }
 
 /// The counters of every destination, of the running logger or the one shut down last.

@@ -1,10 +1,12 @@
 //! Tap subscriptions (log_subscribe, log_unsubscribe): each has its own delivery thread, which
 //! calls the C callback one entry at a time, and stops on log_unsubscribe or drains on
-//! log_shutdown.
+//! log_shutdown. An idle delivery thread sleeps until an entry, log_unsubscribe or log_shutdown
+//! wakes it: it never polls.
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -15,9 +17,9 @@ use super::errors::{Failure, SHUT_DOWN};
 use super::exports::{LOG_E_INVALID_ARG, LOG_E_IN_CALLBACK, LOG_E_RUNTIME, LOG_OK};
 use super::state::{global, lock, Door};
 
-/// How often an idle tap thread looks for log_unsubscribe; bounds how long log_unsubscribe waits.
-/// (A `Subscription` can only be woken by an entry or by the logger's shutdown.)
-const TAP_POLL: Duration = Duration::from_millis(100);
+/// How long an idle delivery thread sleeps at a time: entries, log_unsubscribe (which closes
+/// the subscription) and log_shutdown (which closes the tap) all wake it before that.
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
 
 thread_local! {
     /// True on tap delivery threads.
@@ -39,7 +41,10 @@ pub(crate) struct Taps {
 pub(crate) struct TapThread {
     id: c_int,
     control: Arc<Mutex<TapMode>>,
+    subscription: Arc<Subscription>,
     thread: JoinHandle<()>,
+    /// Disconnected when the thread has ended: a join with a deadline waits on it.
+    ended: mpsc::Receiver<()>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +52,8 @@ enum TapMode {
     Run,
     /// Deliver what the tap still has until it is finished or the deadline passes, then end.
     Drain(Instant),
-    /// End after the current callback (log_unsubscribe).
+    /// End after the current callback (log_unsubscribe; or log_shutdown, for a thread whose
+    /// callback outlived the deadline).
     Stop,
 }
 
@@ -62,8 +68,10 @@ unsafe impl Send for UserData {}
 struct Tap {
     callback: Callback,
     user: UserData,
-    subscription: Subscription,
+    subscription: Arc<Subscription>,
     control: Arc<Mutex<TapMode>>,
+    /// Dropped when the thread ends.
+    _ended: mpsc::Sender<()>,
 }
 
 impl Tap {
@@ -73,13 +81,17 @@ impl Tap {
         loop {
             let mode = *lock(&self.control);
             let wait = match mode {
-                TapMode::Run => TAP_POLL,
+                TapMode::Run => IDLE_WAIT,
                 TapMode::Drain(deadline) => deadline.saturating_duration_since(Instant::now()),
                 TapMode::Stop => return,
             };
+            if wait.is_zero() {
+                return;
+            }
+            let waiting_since = Instant::now();
             match self.subscription.recv_timeout(wait) {
                 Some(entry) => {
-                    if *lock(&self.control) == TapMode::Stop {
+                    if !lock(&self.control).delivers() {
                         return;
                     }
                     line.clear();
@@ -91,10 +103,22 @@ impl Tap {
                     unsafe { (self.callback)(line.as_ptr().cast(), entry.len(), self.user.0) };
                 }
                 // Draining: the tap is finished (logger shut down, all delivered) or the deadline
-                // passed. Running: just a poll interval without entries.
+                // passed. Running: an hour without entries, or the subscription was closed.
                 None if matches!(mode, TapMode::Drain(_)) => return,
+                None if waiting_since.elapsed() < wait => return,
                 None => {}
             }
+        }
+    }
+}
+
+impl TapMode {
+    /// Whether an entry received now is still handed to the callback.
+    fn delivers(self) -> bool {
+        match self {
+            TapMode::Run => true,
+            TapMode::Drain(deadline) => Instant::now() < deadline,
+            TapMode::Stop => false,
         }
     }
 }
@@ -108,13 +132,15 @@ pub(crate) fn subscribe(callback: Callback, user: *mut c_void) -> Result<c_int, 
         return Err(SHUT_DOWN);
     }
     let id = (global.next_tap_id.fetch_add(1, Ordering::Relaxed) & i32::MAX as u32) as c_int;
-    let subscription = door.logger.subscribe();
+    let subscription = Arc::new(door.logger.subscribe());
     let control = Arc::new(Mutex::new(TapMode::Run));
+    let (ended_sender, ended) = mpsc::channel();
     let tap = Tap {
         callback,
         user: UserData(user),
-        subscription,
+        subscription: subscription.clone(),
         control: control.clone(),
+        _ended: ended_sender,
     };
     let thread = std::thread::Builder::new()
         .name(format!("logship-tap-{id}"))
@@ -123,7 +149,9 @@ pub(crate) fn subscribe(callback: Callback, user: *mut c_void) -> Result<c_int, 
     taps.running.push(TapThread {
         id,
         control,
+        subscription,
         thread,
+        ended,
     });
     Ok(id)
 }
@@ -146,6 +174,7 @@ pub(crate) fn unsubscribe(id: c_int) -> Result<c_int, Failure> {
         taps.running.swap_remove(index)
     };
     *lock(&tap.control) = TapMode::Stop;
+    tap.subscription.close();
     let _ = tap.thread.join();
     Ok(LOG_OK)
 }
@@ -164,11 +193,22 @@ pub(crate) fn close(door: &Door, deadline: Instant) -> Vec<TapThread> {
     running
 }
 
-/// Waits for the tap threads that [`close`] returned.
-pub(crate) fn join(taps: Vec<TapThread>) {
+/// Waits until `deadline` for the tap threads that [`close`] returned; returns how many were
+/// left behind because their callback had not returned (each ends after that callback).
+pub(crate) fn join(taps: Vec<TapThread>, deadline: Instant) -> usize {
+    let mut left_behind = 0;
     for tap in taps {
-        let _ = tap.thread.join();
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match tap.ended.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => {
+                *lock(&tap.control) = TapMode::Stop;
+                tap.subscription.close();
+                left_behind += 1;
+            }
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => drop(tap.thread.join()),
+        }
     }
+    left_behind
 }
 
 /// Refuses a call that would wait for the calling tap callback's own thread.

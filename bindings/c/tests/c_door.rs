@@ -452,6 +452,26 @@ fn tap_callbacks_see_every_entry_exactly_as_uploaded() {
 }
 
 #[test]
+fn idle_taps_never_wake_and_a_stuck_callback_cannot_hold_shutdown() {
+    let c = collector();
+    let exe = compile("stuck_tap", Link::Shared);
+    let output = run(
+        program(&exe, &[&config(&c, "stuck.tap").to_string()]),
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("idle wake-ups in 2 s: 0"), "{stdout}");
+    let texts: Vec<String> = entries(&c, "stuck.tap", 3)
+        .iter()
+        .map(|e| text(e).to_owned())
+        .collect();
+    assert_eq!(
+        texts,
+        ["settle", "into the stuck callback", "after the stuck one"]
+    );
+}
+
+#[test]
 fn each_destination_has_its_own_counters_and_failover_state() {
     let c = collector();
     let refusing = std::net::TcpListener::bind("127.0.0.1:0")
