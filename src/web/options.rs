@@ -102,6 +102,23 @@ pub(super) fn parse(options: &JsValue) -> Result<Parsed, JsValue> {
         }
     }
     c.validate().map_err(config_error)?;
+    // No browser has zstd: a value the door cannot honour is refused, not quietly replaced.
+    let zstd_at = std::iter::once((String::new(), Some(c.compression)))
+        .chain(
+            c.destinations
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (format!("destinations[{i}]."), d.compression)),
+        )
+        .find(|(_, compression)| *compression == Some(Compression::Zstd));
+    if let Some((prefix, _)) = zstd_at {
+        return Err(config_error(ConfigError {
+            key: prefix + "compression",
+            message:
+                "\"zstd\" is not available in browsers: use \"auto\" (gzip), \"gzip\" or \"none\""
+                    .into(),
+        }));
+    }
     for (i, d) in c.destination_configs().iter().enumerate() {
         if d.buffer_bytes() as u64 > MAX_BROWSER_BUFFER_BYTES {
             let key = match c.destinations.is_empty() {

@@ -148,6 +148,8 @@ async fn response(attempt: Promise) -> Result<Response, TransportError> {
     Ok(Response {
         status,
         retry_after: parts.get(1).as_string(),
+        location: None,
+        opaque_redirect: parts.get(3).is_truthy(),
         body_prefix,
     })
 }
