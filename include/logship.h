@@ -116,7 +116,7 @@ struct logship_stats {
    */
   uint64_t dropped;
   /**
-   * Entries the server refused.
+   * Entries the server refused, or that a redirect (never followed) turned away.
    */
   uint64_t rejected;
   /**

@@ -98,46 +98,53 @@ pub fn verdict(
     }
 }
 
-/// The report of a redirect from the address `key` names (`base_url` or `backup_url`). It shows
-/// where the redirect points only as `scheme://host[:port]`: the rest of a `Location` may hold the
-/// private id (a same-path redirect) and its userinfo a password.
-pub fn redirect_message(key: &str, response: &Response) -> String {
-    let target = match (response.opaque_redirect, response.location.as_deref()) {
-        (true, _) => " (the browser does not say where)".to_owned(),
-        (false, Some(location)) => match origin(location) {
-            Some(origin) => format!(" to {origin}"),
-            None => " to another path on the same server".to_owned(),
-        },
-        (false, None) => String::new(),
-    };
+/// The report of a redirect from the address `key` names (`base_url` or `backup_url`) that
+/// dropped a batch of `entries`. It shows where the redirect points only as
+/// `scheme://host[:port]`: the rest of a `Location` may hold the private id (a same-path
+/// redirect) and its userinfo a password.
+pub fn redirect_message(key: &str, response: &Response, entries: usize) -> String {
     let status = match response.status {
         0 => String::new(),
         status => format!(" with status {status}"),
     };
-    format!("{key} redirects{status}{target}; use the final address")
+    let target = match (response.opaque_redirect, response.location.as_deref()) {
+        (true, _) => " (the browser does not say where)".to_owned(),
+        (false, Some(location)) => match origin(location) {
+            Some(origin) => " to ".to_owned() + &origin,
+            None => " to another path on the same server".to_owned(),
+        },
+        (false, None) => String::new(),
+    };
+    format!(
+        "{key} redirects{status}{target}; use the final address (redirects are never followed: \
+         {entries} entries dropped)"
+    )
 }
 
 /// `scheme://host[:port]` of an absolute (or scheme-relative) URL, without userinfo; `None` for
 /// a relative one.
 fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = match url.split_once("//") {
-        Some(("", rest)) => ("", rest),
-        Some((scheme, rest))
-            if scheme.len() > 1
-                && scheme.ends_with(':')
-                && scheme[..scheme.len() - 1]
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
-        {
-            (scheme, rest)
-        }
-        _ => return None,
+    // Byte scans rather than str patterns: this is in the browser bundle too.
+    let scheme_len = url
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
+        .count();
+    let (scheme, rest) = url.split_at(scheme_len);
+    let rest = match scheme {
+        "" => rest.strip_prefix("//")?,
+        _ => rest.strip_prefix("://")?,
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    Some(format!("{scheme}//{host}"))
+    let end = rest.bytes().position(|b| b"/?#".contains(&b));
+    let authority = &rest[..end.unwrap_or(rest.len())];
+    let host_at = authority
+        .bytes()
+        .rposition(|b| b == b'@')
+        .map_or(0, |at| at + 1);
+    let separator = match scheme {
+        "" => "//",
+        _ => "://",
+    };
+    Some(format!("{scheme}{separator}{}", &authority[host_at..]))
 }
 
 #[cfg(test)]
@@ -178,10 +185,11 @@ mod tests {
             verdict(&Ok(opaque.clone()), 0, &mut b, &mut rng),
             Verdict::Redirect
         );
-        let message = redirect_message("base_url", &redirect(302, Some(&same_path)));
+        let message = redirect_message("base_url", &redirect(302, Some(&same_path)), 3);
         assert_eq!(
             message,
-            "base_url redirects with status 302 to https://logs.example:8443; use the final address"
+            "base_url redirects with status 302 to https://logs.example:8443; use the final \
+             address (redirects are never followed: 3 entries dropped)"
         );
         assert!(!message.contains(&id) && !message.contains("pw"));
         let cases = [
@@ -198,14 +206,15 @@ mod tests {
             (None, "with status 307;"),
         ];
         for (location, expected) in cases {
-            let message = redirect_message("backup_url", &redirect(307, location));
+            let message = redirect_message("backup_url", &redirect(307, location), 1);
             assert!(message.starts_with("backup_url redirects"), "{message}");
             assert!(message.contains(expected), "{message}");
             assert!(!message.contains(&id), "{message}");
         }
         assert_eq!(
-            redirect_message("base_url", &opaque),
-            "base_url redirects (the browser does not say where); use the final address"
+            redirect_message("base_url", &opaque, 1),
+            "base_url redirects (the browser does not say where); use the final address \
+             (redirects are never followed: 1 entries dropped)"
         );
     }
 

@@ -359,11 +359,8 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                         (Target::Backup, Some(_)) => "backup_url",
                         _ => "base_url",
                     };
-                    let redirect = retry::redirect_message(key, &outcome.unwrap_or_default());
-                    let message = format!(
-                        "{redirect} (redirects are never followed: {} entries dropped)",
-                        batch.entries()
-                    );
+                    let response = outcome.unwrap_or_default();
+                    let message = retry::redirect_message(key, &response, batch.entries());
                     self.intake.shared.report_error("redirect", message);
                     self.settle(batch, false);
                     return Ok(Delivery::Done);

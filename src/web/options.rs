@@ -102,34 +102,26 @@ pub(super) fn parse(options: &JsValue) -> Result<Parsed, JsValue> {
         }
     }
     c.validate().map_err(config_error)?;
-    // No browser has zstd: a value the door cannot honour is refused, not quietly replaced.
-    let zstd_at = std::iter::once((String::new(), Some(c.compression)))
-        .chain(
-            c.destinations
-                .iter()
-                .enumerate()
-                .map(|(i, d)| (format!("destinations[{i}]."), d.compression)),
-        )
-        .find(|(_, compression)| *compression == Some(Compression::Zstd));
-    if let Some((prefix, _)) = zstd_at {
-        return Err(config_error(ConfigError {
-            key: prefix + "compression",
-            message:
-                "\"zstd\" is not available in browsers: use \"auto\" (gzip), \"gzip\" or \"none\""
-                    .into(),
-        }));
-    }
     for (i, d) in c.destination_configs().iter().enumerate() {
-        if d.buffer_bytes() as u64 > MAX_BROWSER_BUFFER_BYTES {
-            let key = match c.destinations.is_empty() {
-                true => "buffer_bytes".to_owned(),
-                false => format!("destinations[{i}].buffer_bytes"),
-            };
-            return Err(config_error(ConfigError {
-                key,
-                message: "must be at most 1 GiB in browsers".into(),
-            }));
-        }
+        // Options a browser cannot honour are refused, not quietly replaced.
+        let (key, message) = if d.buffer_bytes() as u64 > MAX_BROWSER_BUFFER_BYTES {
+            ("buffer_bytes", "must be at most 1 GiB in browsers")
+        } else if d.compression == Compression::Zstd {
+            (
+                "compression",
+                "\"zstd\" is not available in browsers: use \"auto\" (gzip), \"gzip\" or \"none\"",
+            )
+        } else {
+            continue;
+        };
+        let key = match c.destinations.is_empty() {
+            true => key.to_owned(),
+            false => format!("destinations[{i}].{key}"),
+        };
+        return Err(config_error(ConfigError {
+            key,
+            message: message.into(),
+        }));
     }
     Ok(Parsed {
         config: c,

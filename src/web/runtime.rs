@@ -269,6 +269,13 @@ impl Runtime for Web {
         WebTimer
     }
 
+    /// getrandom's own error text would add its table of messages to the bundle; in browsers
+    /// there is one source.
+    fn fill_random(&self, bytes: &mut [u8]) -> Result<(), Error> {
+        getrandom::getrandom(bytes)
+            .map_err(|_| Error::Random("crypto.getRandomValues failed".into()))
+    }
+
     fn report(message: &str) {
         report(message);
     }

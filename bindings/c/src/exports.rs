@@ -53,7 +53,7 @@ pub struct LogshipStats {
     pub uploaded: u64,
     /// Entries lost for lack of buffer space, or still queued at shutdown.
     pub dropped: u64,
-    /// Entries the server refused.
+    /// Entries the server refused, or that a redirect (never followed) turned away.
     pub rejected: u64,
     /// Upload attempts that were retried.
     pub retries: u64,
