@@ -75,6 +75,11 @@ export function watchReports() {
   };
   return { seen, stop: () => { console.error = original; } };
 }
+export function hideCompressionStream() {
+  const original = globalThis.CompressionStream;
+  delete globalThis.CompressionStream;
+  return () => { globalThis.CompressionStream = original; };
+}
 export function breakRandom() {
   const original = crypto.getRandomValues;
   crypto.getRandomValues = () => { throw new Error("no entropy here"); };
@@ -115,6 +120,8 @@ extern "C" {
     fn watch_reports() -> JsValue;
     #[wasm_bindgen(js_name = breakRandom)]
     fn break_random() -> Function;
+    #[wasm_bindgen(js_name = hideCompressionStream)]
+    fn hide_compression_stream() -> Function;
     #[wasm_bindgen(js_name = consoleFns)]
     fn console_fns() -> js_sys::Array;
     #[wasm_bindgen(js_name = useConsole)]
@@ -742,6 +749,15 @@ fn invalid_options_throw_errors_naming_the_option() {
         serde_json::json!({"baseUrl": "http://x", "collection": "a",
             "destinations": [{}, {"compression": "zstd"}]}),
         "invalid option `destinations[1].compression`: \"zstd\" is not available in browsers",
+    );
+    let restore = hide_compression_stream();
+    let without_gzip = Logger::new(options(
+        serde_json::json!({"baseUrl": "http://x", "collection": "a", "compression": "gzip"}),
+    ));
+    restore.call0(&JsValue::NULL).unwrap();
+    assert!(
+        error_message(&without_gzip.err().expect("gzip without CompressionStream"))
+            .contains("invalid option `compression`: \"gzip\" needs CompressionStream")
     );
     let err = Logger::new(JsValue::from_str("http://x")).err().unwrap();
     assert!(error_message(&err).contains("options object"));

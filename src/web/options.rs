@@ -12,6 +12,7 @@ use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
 use super::error;
+use super::runtime::has_gzip;
 use crate::core::config::{Compression, Config, ConfigError, Destination, Format, OnFull};
 
 include!(concat!(env!("OUT_DIR"), "/web_options.rs"));
@@ -110,6 +111,11 @@ pub(super) fn parse(options: &JsValue) -> Result<Parsed, JsValue> {
             (
                 "compression",
                 "\"zstd\" is not available in browsers: use \"auto\" (gzip), \"gzip\" or \"none\"",
+            )
+        } else if d.compression == Compression::Gzip && !has_gzip() {
+            (
+                "compression",
+                "\"gzip\" needs CompressionStream, which this browser lacks: use \"auto\" or \"none\"",
             )
         } else {
             continue;

@@ -38,7 +38,7 @@ extern "C" {
     ) -> Result<Promise, JsValue>;
     pub(super) fn beacon(url: &str, body: &[u8]) -> bool;
     #[wasm_bindgen(js_name = hasGzip)]
-    fn has_gzip() -> bool;
+    pub(super) fn has_gzip() -> bool;
     #[wasm_bindgen(catch)]
     fn gzip(body: &[u8]) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = isOnline)]
