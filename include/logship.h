@@ -93,6 +93,12 @@
 #define LOG_E_RUNTIME -10
 
 /**
+ * log_init: the operating system's random source failed, so no id could be drawn; logship does
+ * not make ids up from anything else. log_last_error() says why.
+ */
+#define LOG_E_RANDOM -11
+
+/**
  * A logger's counters (docs/PROTOCOL.md §4). Every non-empty write ends up counted in exactly
  * one of `uploaded`, `dropped` or `rejected`, or is still queued.
  */
@@ -110,7 +116,7 @@ struct logship_stats {
    */
   uint64_t dropped;
   /**
-   * Entries the server refused.
+   * Entries the server refused, or that a redirect (never followed) turned away.
    */
   uint64_t rejected;
   /**
@@ -149,7 +155,8 @@ extern "C" {
  * Returns LOG_OK; LOG_E_INVALID_ARG if `config_json` is NULL; LOG_E_CONFIG if the JSON is
  * malformed or a value is invalid (log_last_error() names the key, e.g.
  * `flush_delay_ms: invalid type: ...`); LOG_E_ALREADY_INITIALIZED if a logger is running;
- * LOG_E_IN_CALLBACK from a tap callback; LOG_E_RUNTIME if no thread could be started.
+ * LOG_E_IN_CALLBACK from a tap callback; LOG_E_RUNTIME if no thread could be started;
+ * LOG_E_RANDOM if the system's random source failed.
  * After log_shutdown, and in a child process after fork(), log_init may be called again.
  *
  * # Safety

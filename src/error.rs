@@ -24,6 +24,10 @@ pub enum Error {
     /// The background thread (or what it needs) could not be started.
     #[error("could not start logship's background thread: {0}")]
     Runtime(String),
+    /// The system's random source failed, so no private id (nor any other id) could be drawn:
+    /// logship does not start without it.
+    #[error("the system's random source failed: {0}")]
+    Random(String),
     /// The disk spool (`spool_dir`) cannot be opened, locked, written or synced.
     #[error("spool_dir: {0}")]
     Spool(String),

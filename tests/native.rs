@@ -4,6 +4,8 @@ mod common;
 
 use std::io::Write as _;
 use std::net::TcpListener;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::eventually;
@@ -524,4 +526,64 @@ fn stderr_level_echoes_writes_at_or_below_it() {
         !stderr.contains("[v1]"),
         "the level prefix is not echoed: {stderr}"
     );
+}
+
+/// A redirect is never followed, by any status, to the same server or another: the batch is
+/// rejected (not uploaded), `last_error` names the redirect without the private id, nothing
+/// reaches the `Location`, and no request carries a Referer.
+#[test]
+fn redirects_are_never_followed_and_reject_the_batch() {
+    let private_id = "cd".repeat(32);
+    for status in [301, 302, 303, 307, 308] {
+        for other_host in [false, true] {
+            let elsewhere = FaultServer::start(None, |_| Fault::Status(200, vec![], ""));
+            let redirect_to = Arc::new(Mutex::new(String::new()));
+            let location = redirect_to.clone();
+            let server = FaultServer::start(None, move |_| {
+                let location = location.lock().unwrap().clone();
+                Fault::Status(status, vec![("Location", location)], "moved")
+            });
+            let (target, origin) = match other_host {
+                true => (&elsewhere, elsewhere.url()),
+                false => (&server, server.url()),
+            };
+            // A same-path redirect (its Location holds the private id) or another path.
+            *redirect_to.lock().unwrap() =
+                format!("{}/moved/c/redirects/{private_id}", target.url());
+            let log = logger(&server.url(), "redirects")
+                .private_id(&private_id)
+                .build()
+                .unwrap();
+            log.write(b"one").unwrap();
+            log.write(b"two").unwrap();
+            log.flush(Duration::from_secs(20)).unwrap();
+            let case = format!("{status} to the {}", ["same", "other"][other_host as usize]);
+            let stats = log.stats();
+            assert_eq!(
+                (stats.uploaded, stats.rejected, stats.retries),
+                (0, 2, 0),
+                "{case}"
+            );
+            let problem = log.last_error().expect("the redirect is reported");
+            assert_eq!(
+                problem,
+                format!(
+                    "base_url redirects with status {status} to {origin}; use the final address \
+                     (redirects are never followed: 2 entries dropped)"
+                ),
+                "{case}"
+            );
+            assert!(!problem.contains(&private_id), "{case}");
+            let hits = server.hits();
+            assert_eq!(hits.len(), 1, "{case}: not followed to the same server");
+            assert_eq!(hits[0].path, format!("/c/redirects/{private_id}"), "{case}");
+            assert!(hits.iter().all(|h| h.header("Referer").is_none()), "{case}");
+            assert!(
+                elsewhere.hits().is_empty(),
+                "{case}: nothing sent elsewhere"
+            );
+            assert_eq!(elsewhere.connections.load(Ordering::SeqCst), 0, "{case}");
+            log.shutdown(Duration::from_secs(5)).unwrap();
+        }
+    }
 }

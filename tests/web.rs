@@ -66,6 +66,25 @@ export function collect(tap) {
   tap.addEventListener("close", (ev) => { seen.closes++; seen.code = ev.code; });
   return seen;
 }
+export function watchReports() {
+  const seen = [];
+  const original = console.error;
+  console.error = function (...args) {
+    seen.push(String(args[0]));
+    return original.apply(this, args);
+  };
+  return { seen, stop: () => { console.error = original; } };
+}
+export function hideCompressionStream() {
+  const original = globalThis.CompressionStream;
+  delete globalThis.CompressionStream;
+  return () => { globalThis.CompressionStream = original; };
+}
+export function breakRandom() {
+  const original = crypto.getRandomValues;
+  crypto.getRandomValues = () => { throw new Error("no entropy here"); };
+  return () => { crypto.getRandomValues = original; };
+}
 export function consoleFns() {
   return [console.debug, console.log, console.info, console.warn, console.error];
 }
@@ -97,6 +116,12 @@ extern "C" {
     #[wasm_bindgen(js_name = firePageHide)]
     fn fire_page_hide();
     fn collect(tap: &LogTap) -> JsValue;
+    #[wasm_bindgen(js_name = watchReports)]
+    fn watch_reports() -> JsValue;
+    #[wasm_bindgen(js_name = breakRandom)]
+    fn break_random() -> Function;
+    #[wasm_bindgen(js_name = hideCompressionStream)]
+    fn hide_compression_stream() -> Function;
     #[wasm_bindgen(js_name = consoleFns)]
     fn console_fns() -> js_sys::Array;
     #[wasm_bindgen(js_name = useConsole)]
@@ -196,6 +221,9 @@ struct Attempt {
     body_bytes: u64,
     status: u16,
     at_ms: f64,
+    mode: String,
+    method: String,
+    referer: Option<String>,
 }
 
 async fn attempts(collection: &str) -> Vec<Attempt> {
@@ -462,6 +490,93 @@ async fn page_exit_sends_the_queue_at_once_and_exactly_once() {
     assert!(retries <= 1, "{retries} keepalive requests refused");
 }
 
+/// A redirect is never followed (`redirect: "manual"`), to the same server or another: each
+/// batch is one attempt, rejected (not uploaded), reported once, with no Referer.
+#[wasm_bindgen_test]
+async fn redirects_are_never_followed_and_reject_the_batch() {
+    let reports = watch_reports();
+    for status in [301, 302, 303, 307, 308] {
+        for to in ["same", "other"] {
+            let case = format!("{status} to the {to} server");
+            let collection = unique("web-redirect");
+            let log = logger(serde_json::json!({
+                "baseUrl": format!("{}/redirect-{status}-{to}", fault()), "collection": collection,
+                "flushDelayMs": 0, "privateId": "cd".repeat(32),
+            }));
+            log.write(&"one".into()).unwrap();
+            promise(log.flush(Some(10_000.0))).await.unwrap();
+            log.write(&"two".into()).unwrap();
+            promise(log.flush(Some(10_000.0))).await.unwrap();
+            assert_eq!(
+                (
+                    stat(&log, "uploaded"),
+                    stat(&log, "rejected"),
+                    stat(&log, "retries")
+                ),
+                (0, 2, 0),
+                "{case}"
+            );
+            let problem = log.last_error().unwrap_or_default();
+            assert_eq!(
+                problem,
+                "base_url redirects (the browser does not say where); use the final address \
+                 (redirects are never followed: 1 entries dropped)",
+                "{case}"
+            );
+            let tried = attempts(&collection).await;
+            assert_eq!(tried.len(), 2, "{case}: followed: {tried:?}");
+            assert!(
+                tried
+                    .iter()
+                    .all(|a| a.method == "POST" && a.mode.starts_with("redirect-")),
+                "{case}: {tried:?}"
+            );
+            assert!(
+                tried.iter().all(|a| a.referer.is_none()),
+                "{case}: {tried:?}"
+            );
+            assert!(stored(&collection).await.is_empty(), "{case}");
+            let _ = promise(log.shutdown(Some(0.0))).await;
+        }
+    }
+    let elsewhere = get_text(&format!("{}/elsewhere", fault())).await.unwrap();
+    assert_eq!(
+        elsewhere.as_string().unwrap(),
+        "[]",
+        "nothing reached the other server"
+    );
+    let _ = get(&reports, "stop")
+        .unchecked_into::<Function>()
+        .call0(&JsValue::NULL);
+    let seen: Vec<String> = js_sys::Array::from(&get(&reports, "seen"))
+        .iter()
+        .filter_map(|m| m.as_string())
+        .filter(|m| m.contains("redirects"))
+        .collect();
+    assert_eq!(seen.len(), 10, "printed once per logger: {seen:?}");
+    assert!(
+        seen.iter().all(|m| !m.contains(&"cd".repeat(32))),
+        "{seen:?}"
+    );
+}
+
+/// Without the system's random source (crypto.getRandomValues) `new Logger` fails and says why.
+#[wasm_bindgen_test]
+fn a_failed_random_source_fails_new_logger() {
+    let restore = break_random();
+    let result = Logger::new(options(serde_json::json!({
+        "baseUrl": "http://127.0.0.1:9", "collection": "a", "privateId": "0".repeat(64),
+    })));
+    restore.call0(&JsValue::NULL).unwrap();
+    let message = error_message(&result.err().expect("new Logger failed"));
+    assert!(
+        message.starts_with("logship: the system's random source failed"),
+        "{message}"
+    );
+    let log = logger(serde_json::json!({"baseUrl": "http://127.0.0.1:9", "collection": "a"}));
+    let _ = log.shutdown(Some(0.0));
+}
+
 // --- tap ----------------------------------------------------------------------------------------
 
 #[wasm_bindgen_test]
@@ -624,6 +739,25 @@ fn invalid_options_throw_errors_naming_the_option() {
     fails(
         serde_json::json!({"baseUrl": "http://x", "collection": "a", "bufferBytes": 2_000_000_000u64}),
         "invalid option `bufferBytes`: must be at most 1 GiB in browsers",
+    );
+    // An option value the browser cannot honour is refused, not quietly replaced.
+    fails(
+        serde_json::json!({"baseUrl": "http://x", "collection": "a", "compression": "zstd"}),
+        "invalid option `compression`: \"zstd\" is not available in browsers",
+    );
+    fails(
+        serde_json::json!({"baseUrl": "http://x", "collection": "a",
+            "destinations": [{}, {"compression": "zstd"}]}),
+        "invalid option `destinations[1].compression`: \"zstd\" is not available in browsers",
+    );
+    let restore = hide_compression_stream();
+    let without_gzip = Logger::new(options(
+        serde_json::json!({"baseUrl": "http://x", "collection": "a", "compression": "gzip"}),
+    ));
+    restore.call0(&JsValue::NULL).unwrap();
+    assert!(
+        error_message(&without_gzip.err().expect("gzip without CompressionStream"))
+            .contains("invalid option `compression`: \"gzip\" needs CompressionStream")
     );
     let err = Logger::new(JsValue::from_str("http://x")).err().unwrap();
     assert!(error_message(&err).contains("options object"));

@@ -117,7 +117,7 @@ pub const COMPRESSION: Choice = Choice {
     doc: "How upload bodies are compressed (bodies of 256 bytes or less never are).",
     variants: &[
         Variant { name: "auto", rust: "Auto", doc: "zstd on native, gzip in browsers (the default)." },
-        Variant { name: "zstd", rust: "Zstd", doc: "zstd (native only; browsers send such bodies uncompressed)." },
+        Variant { name: "zstd", rust: "Zstd", doc: "zstd (native only: `new Logger` refuses it)." },
         Variant { name: "gzip", rust: "Gzip", doc: "gzip." },
         Variant { name: "none", rust: "None", doc: "No compression." },
     ],
@@ -200,7 +200,7 @@ pub const STATS: &[StatsField] = &[
     StatsField { name: "written", doc: "Non-empty writes accepted or refused by `write` (refused ones are also in `dropped`)." },
     StatsField { name: "uploaded", doc: "Entries in batches the server acknowledged with 2xx." },
     StatsField { name: "dropped", doc: "Entries lost for lack of buffer space, or still queued at shutdown." },
-    StatsField { name: "rejected", doc: "Entries the server refused (413 for a single entry, other 4xx)." },
+    StatsField { name: "rejected", doc: "Entries the server refused (413 for a single entry, other 4xx) or redirected (3xx, never followed)." },
     StatsField { name: "retries", doc: "Upload attempts that were retried." },
     StatsField { name: "bytes_on_wire", doc: "Body bytes sent, compressed where compression was used, over all attempts." },
     StatsField { name: "queued_bytes", doc: "Bytes held right now: queued records plus the batch being uploaded." },

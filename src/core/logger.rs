@@ -55,6 +55,12 @@ pub trait Runtime: Sized {
         url: &str,
         backup_url: Option<&str>,
     ) -> Result<Self::Transport, Error>;
+    /// Fills `bytes` from the system's random source (the OS's; `crypto.getRandomValues` in
+    /// browsers). A logger does not start without it: ids made up from anything else could
+    /// collide or be guessed.
+    fn fill_random(&self, bytes: &mut [u8]) -> Result<(), Error> {
+        getrandom::getrandom(bytes).map_err(|e| Error::Random(e.to_string()))
+    }
     /// The private id of a destination configured without one; `generated` is a fresh random id.
     fn private_id(&mut self, generated: PrivateId) -> Result<PrivateId, Error> {
         Ok(generated)
@@ -139,14 +145,11 @@ pub struct Logger<R: Runtime> {
     shutdown_done: Event,
 }
 
-/// Random bytes from the system, or (where there is no random source) from a generator seeded
-/// with the clock: never fail a logger for it, the ids are still unique enough per process.
-fn random<const N: usize>(clock: &impl Clock) -> [u8; N] {
+/// `N` bytes from the runtime's random source.
+fn random<const N: usize>(runtime: &impl Runtime) -> Result<[u8; N], Error> {
     let mut bytes = [0u8; N];
-    if getrandom::getrandom(&mut bytes).is_err() {
-        fastrand::Rng::with_seed(clock.unix_nanos() as u64).fill(&mut bytes);
-    }
-    bytes
+    runtime.fill_random(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// What a caller's wait ends at (boxed: flush and shutdown share one `wait_settled`).
@@ -157,8 +160,8 @@ fn timed_out(undelivered: u64) -> Error {
     Error::Timeout { undelivered }
 }
 
-fn random_u64(clock: &impl Clock) -> u64 {
-    u64::from_le_bytes(random(clock))
+fn random_u64(runtime: &impl Runtime) -> Result<u64, Error> {
+    random(runtime).map(u64::from_le_bytes)
 }
 
 /// The error reporter of a destination; with several, each report names its destination.
@@ -181,14 +184,14 @@ impl<R: Runtime> Logger<R> {
         let configs = config.destination_configs();
         let several = configs.len() > 1;
         let clock = runtime.clock();
-        let proc_id = u32::from_le_bytes(random(&clock));
+        let proc_id = u32::from_le_bytes(random(&runtime)?);
         let mut destinations = Vec::with_capacity(configs.len());
         let mut starting = Vec::with_capacity(configs.len());
         let mut public_id = String::new();
         let private_ids = (configs.iter())
             .map(|destination| match &destination.private_id {
                 Some(configured) => Ok(configured.clone()),
-                None => runtime.private_id(PrivateId::from_bytes(random(&clock))),
+                None => runtime.private_id(PrivateId::from_bytes(random(&runtime)?)),
             })
             .collect::<Result<Vec<_>, Error>>()?;
         // One for all destinations: a server may echo what another destination sent it.
@@ -206,7 +209,7 @@ impl<R: Runtime> Logger<R> {
             let url = destination.upload_url(&private_id);
             let backup_url = destination.backup_upload_url(&private_id);
             let transport = runtime.transport(&destination, &url, backup_url.as_deref())?;
-            let settings = ShipperSettings::from_config(&destination, url, random_u64(&clock));
+            let settings = ShipperSettings::from_config(&destination, url, random_u64(&runtime)?);
             let mut shipper = Shipper::new(
                 shared.clone(),
                 transport,
@@ -229,7 +232,7 @@ impl<R: Runtime> Logger<R> {
                 shared,
                 shipper,
                 config: destination,
-                seed: random_u64(&clock),
+                seed: random_u64(&runtime)?,
             });
         }
         runtime.spawn(starting)?;

@@ -16,6 +16,9 @@ pub enum Verdict {
     Split,
     /// Drop the batch and count its entries as rejected.
     Reject,
+    /// A redirect (3xx), never followed: the address is wrong, which retrying cannot fix. Drop
+    /// the batch and count its entries as rejected, and report it ([`redirect_message`]).
+    Redirect,
 }
 
 /// Exponential back-off with full jitter, per batch.
@@ -71,8 +74,12 @@ pub fn verdict(
         Err(_) => return Verdict::Retry(backoff.next_delay(rng)),
         Ok(response) => response,
     };
+    if response.opaque_redirect {
+        return Verdict::Redirect;
+    }
     match response.status {
         200..=299 => Verdict::Delivered,
+        300..=399 => Verdict::Redirect,
         413 => Verdict::Split,
         408 | 429 | 500..=599 => {
             let hinted = response
@@ -91,6 +98,55 @@ pub fn verdict(
     }
 }
 
+/// The report of a redirect from the address `key` names (`base_url` or `backup_url`) that
+/// dropped a batch of `entries`. It shows where the redirect points only as
+/// `scheme://host[:port]`: the rest of a `Location` may hold the private id (a same-path
+/// redirect) and its userinfo a password.
+pub fn redirect_message(key: &str, response: &Response, entries: usize) -> String {
+    let status = match response.status {
+        0 => String::new(),
+        status => format!(" with status {status}"),
+    };
+    let target = match (response.opaque_redirect, response.location.as_deref()) {
+        (true, _) => " (the browser does not say where)".to_owned(),
+        (false, Some(location)) => match origin(location) {
+            Some(origin) => " to ".to_owned() + &origin,
+            None => " to another path on the same server".to_owned(),
+        },
+        (false, None) => String::new(),
+    };
+    format!(
+        "{key} redirects{status}{target}; use the final address (redirects are never followed: \
+         {entries} entries dropped)"
+    )
+}
+
+/// `scheme://host[:port]` of an absolute (or scheme-relative) URL, without userinfo; `None` for
+/// a relative one.
+fn origin(url: &str) -> Option<String> {
+    // Byte scans rather than str patterns: this is in the browser bundle too.
+    let scheme_len = url
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
+        .count();
+    let (scheme, rest) = url.split_at(scheme_len);
+    let rest = match scheme {
+        "" => rest.strip_prefix("//")?,
+        _ => rest.strip_prefix("://")?,
+    };
+    let end = rest.bytes().position(|b| b"/?#".contains(&b));
+    let authority = &rest[..end.unwrap_or(rest.len())];
+    let host_at = authority
+        .bytes()
+        .rposition(|b| b == b'@')
+        .map_or(0, |at| at + 1);
+    let separator = match scheme {
+        "" => "//",
+        _ => "://",
+    };
+    Some(format!("{scheme}{separator}{}", &authority[host_at..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,8 +155,67 @@ mod tests {
         Ok(Response {
             status,
             retry_after: retry_after.map(str::to_owned),
-            body_prefix: Vec::new(),
+            ..Response::default()
         })
+    }
+
+    fn redirect(status: u16, location: Option<&str>) -> Response {
+        Response {
+            status,
+            location: location.map(str::to_owned),
+            ..Response::default()
+        }
+    }
+
+    #[test]
+    fn every_redirect_is_a_configuration_error_that_names_only_the_origin() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let mut rng = fastrand::Rng::with_seed(1);
+        let id = "ab".repeat(32);
+        let same_path = format!("https://user:pw@logs.example:8443/c/app/{id}?x#y");
+        for status in [300, 301, 302, 303, 304, 307, 308] {
+            let outcome = Ok(redirect(status, Some(&same_path)));
+            assert_eq!(verdict(&outcome, 0, &mut b, &mut rng), Verdict::Redirect);
+        }
+        let opaque = Response {
+            opaque_redirect: true,
+            ..Response::default()
+        };
+        assert_eq!(
+            verdict(&Ok(opaque.clone()), 0, &mut b, &mut rng),
+            Verdict::Redirect
+        );
+        let message = redirect_message("base_url", &redirect(302, Some(&same_path)), 3);
+        assert_eq!(
+            message,
+            "base_url redirects with status 302 to https://logs.example:8443; use the final \
+             address (redirects are never followed: 3 entries dropped)"
+        );
+        assert!(!message.contains(&id) && !message.contains("pw"));
+        let cases = [
+            (Some("http://other.test"), " to http://other.test;"),
+            (Some("//cdn.test/c/app/x"), " to //cdn.test;"),
+            (
+                Some(&format!("/c/app/{id}")[..]),
+                " to another path on the same server;",
+            ),
+            (
+                Some(&format!("c/{id}")[..]),
+                " to another path on the same server;",
+            ),
+            (None, "with status 307;"),
+        ];
+        for (location, expected) in cases {
+            let message = redirect_message("backup_url", &redirect(307, location), 1);
+            assert!(message.starts_with("backup_url redirects"), "{message}");
+            assert!(message.contains(expected), "{message}");
+            assert!(!message.contains(&id), "{message}");
+        }
+        assert_eq!(
+            redirect_message("base_url", &opaque, 1),
+            "base_url redirects (the browser does not say where); use the final address \
+             (redirects are never followed: 1 entries dropped)"
+        );
     }
 
     #[test]

@@ -259,11 +259,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             if let Delivery::Split = self.deliver(&mut batch).await? {
                 match batch.split(&mut self.ids) {
                     Some((left, right)) => pending.extend([right, left]),
-                    None => self.settle(
-                        &batch,
-                        false,
-                        Some((413, b"entry too large for the server")),
-                    ),
+                    None => self.reject(&batch, 413, b"entry too large for the server"),
                 }
             }
         }
@@ -349,7 +345,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             }
             match verdict {
                 Verdict::Delivered => {
-                    self.settle(batch, true, None);
+                    self.settle(batch, true);
                     return Ok(Delivery::Done);
                 }
                 Verdict::Split => return Ok(Delivery::Split),
@@ -357,7 +353,18 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                     let response = outcome.unwrap_or_default();
                     let prefix =
                         &response.body_prefix[..response.body_prefix.len().min(ERROR_BODY_PREFIX)];
-                    self.settle(batch, false, Some((response.status, prefix)));
+                    self.reject(batch, response.status, prefix);
+                    return Ok(Delivery::Done);
+                }
+                Verdict::Redirect => {
+                    let key = match (target, &self.backup_url) {
+                        (Target::Backup, Some(_)) => "backup_url",
+                        _ => "base_url",
+                    };
+                    let response = outcome.unwrap_or_default();
+                    let message = retry::redirect_message(key, &response, batch.entries());
+                    self.intake.shared.report_error("redirect", message);
+                    self.settle(batch, false);
                     return Ok(Delivery::Done);
                 }
                 Verdict::Retry(delay) => {
@@ -404,20 +411,23 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
         (body.len() > COMPRESS_ABOVE).then_some(codec)
     }
 
-    fn settle(&self, batch: &Batch, delivered: bool, rejection: Option<(u16, &[u8])>) {
-        let records = batch.records();
-        if let Some((status, body)) = rejection {
-            self.intake.shared.report_error(
-                &format!("rejected {status}"),
-                format!(
-                    "upload rejected with status {status} ({} entries dropped): {}",
-                    batch.entries(),
-                    String::from_utf8_lossy(body)
-                ),
-            );
-        }
+    /// Drops a batch the server refused with `status`, counted as rejected, and reports it.
+    fn reject(&self, batch: &Batch, status: u16, body: &[u8]) {
+        self.intake.shared.report_error(
+            &format!("rejected {status}"),
+            format!(
+                "upload rejected with status {status} ({} entries dropped): {}",
+                batch.entries(),
+                String::from_utf8_lossy(body)
+            ),
+        );
+        self.settle(batch, false);
+    }
+
+    /// Counts a batch's entries as uploaded or rejected, and frees what it held.
+    fn settle(&self, batch: &Batch, delivered: bool) {
         let queue = &self.intake.shared.queue;
-        queue.settle(records, delivered);
+        queue.settle(batch.records(), delivered);
         queue.unhold(batch.len());
     }
 }

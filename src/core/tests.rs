@@ -26,6 +26,8 @@ const BASE_NANOS: i64 = 1_700_000_000 * 1_000_000_000;
 #[derive(Debug, Clone)]
 enum Reply {
     Status(u16, Option<&'static str>, &'static str),
+    /// A redirect with this status and `Location`.
+    Redirect(u16, String),
     Fail,
     Hang,
 }
@@ -139,6 +141,12 @@ impl Transport for Fake {
                     status,
                     retry_after: retry_after.map(str::to_owned),
                     body_prefix: body.as_bytes().to_vec(),
+                    ..Response::default()
+                }),
+                Reply::Redirect(status, location) => Ok(Response {
+                    status,
+                    location: Some(location),
+                    ..Response::default()
                 }),
                 Reply::Fail => Err(TransportError {
                     message: "connection reset".into(),
@@ -453,6 +461,44 @@ fn other_4xx_rejects_the_batch_once_and_reports_it() {
 }
 
 #[test]
+fn a_redirect_rejects_the_batch_once_and_reports_it_without_the_private_id() {
+    let mut h = Harness::new("");
+    // A same-path redirect: its Location holds the upload URL's private id.
+    let location = "https://collector.test/c/core.test/id".to_owned();
+    h.script(&[
+        Reply::Redirect(302, location.clone()),
+        Reply::Redirect(307, location),
+    ]);
+    h.write("one").unwrap();
+    h.advance(ms(2000));
+    h.write("two").unwrap();
+    h.write("three").unwrap();
+    h.advance(ms(2000));
+    h.write("fine").unwrap();
+    h.advance(ms(2000));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 3, "never retried, never sent elsewhere");
+    assert!(sent
+        .iter()
+        .all(|s| s.url == "http://collector.test/c/core.test/id"));
+    let s = h.shared.queue.stats();
+    assert_eq!((s.uploaded, s.rejected, s.retries), (1, 3, 0));
+    let errors = h.errors.lock().unwrap().clone();
+    assert_eq!(
+        errors,
+        [
+            "base_url redirects with status 302 to https://collector.test; use the final address \
+          (redirects are never followed: 1 entries dropped)"
+        ],
+        "printed once"
+    );
+    let last = h.shared.last_error().unwrap();
+    assert!(last.contains("status 307") && last.contains("2 entries dropped"));
+    assert!(!last.contains("/id"), "{last}");
+    h.stats_balance();
+}
+
+#[test]
 fn drop_oldest_counts_exactly_and_the_next_upload_says_so() {
     let mut h =
         Harness::new(r#""max_batch_bytes":1024,"buffer_bytes":2048,"flush_delay_ms":60000"#);
@@ -761,6 +807,8 @@ struct FakeRuntime {
     spawner: futures::executor::LocalSpawner,
     echoes: Rc<RefCell<Vec<String>>>,
     stops: Rc<Cell<u32>>,
+    /// Whether the random source fails (as getrandom can, e.g. before the kernel's pool is ready).
+    random_fails: bool,
 }
 
 impl super::logger::Runtime for FakeRuntime {
@@ -775,6 +823,16 @@ impl super::logger::Runtime for FakeRuntime {
 
     fn timer(&self) -> Fake {
         self.fake.clone()
+    }
+
+    fn fill_random(&self, bytes: &mut [u8]) -> Result<(), crate::error::Error> {
+        match self.random_fails {
+            true => Err(crate::error::Error::Random("injected failure".into())),
+            false => {
+                fastrand::Rng::with_seed(7).fill(bytes);
+                Ok(())
+            }
+        }
     }
 
     fn report(message: &str) {
@@ -837,6 +895,7 @@ fn the_one_logger_fans_out_flushes_and_shuts_down_once() {
         spawner: h.pool.spawner(),
         echoes: echoes.clone(),
         stops: stops.clone(),
+        random_fails: false,
     };
     h.fake
         .0
@@ -918,6 +977,7 @@ fn concurrent_shutdowns_each_return_by_their_own_deadline() {
         spawner: h.pool.spawner(),
         echoes: Rc::default(),
         stops: Rc::default(),
+        random_fails: false,
     };
     let log = Rc::new(Logger::start(runtime, &config, None).unwrap());
     let url = format!("http://down.test/c/core.test/{id}");
@@ -942,6 +1002,38 @@ fn concurrent_shutdowns_each_return_by_their_own_deadline() {
         *outcomes[0].borrow(),
         Some(Err(Error::Timeout { undelivered: 1 }))
     );
+}
+
+/// Without the system's random source no logger starts, with or without a configured private
+/// id (the logger draws its proc id and batch ids too): no id is made up from the clock.
+#[test]
+fn a_failed_random_source_fails_the_start() {
+    use super::logger::Logger;
+    use crate::error::Error;
+
+    for private_id in [
+        String::new(),
+        format!(r#","private_id":"{}""#, "ab".repeat(32)),
+    ] {
+        let config = Config::from_json(&format!(
+            r#"{{"base_url":"http://one.test","collection":"core.test"{private_id}}}"#
+        ))
+        .unwrap();
+        let h = Harness::new("");
+        let runtime = FakeRuntime {
+            fake: h.fake.clone(),
+            spawner: h.pool.spawner(),
+            echoes: Rc::default(),
+            stops: Rc::default(),
+            random_fails: true,
+        };
+        let err = Logger::start(runtime, &config, None).err();
+        assert_eq!(err, Some(Error::Random("injected failure".into())));
+        assert_eq!(
+            err.unwrap().to_string(),
+            "the system's random source failed: injected failure"
+        );
+    }
 }
 
 /// `count` lines written one every millisecond (each says when: `"{ms:06} …"`, 100 bytes),

@@ -38,8 +38,14 @@ pub const ERROR_BODY_PREFIX: usize = 1024;
 
 #[derive(Debug, Clone, Default)]
 pub struct Response {
+    /// The HTTP status (0 for an opaque redirect).
     pub status: u16,
     pub retry_after: Option<String>,
+    /// A redirect's `Location`, as sent. Runtimes never follow it (PROTOCOL.md §3).
+    pub location: Option<String>,
+    /// A redirect the runtime was not allowed to read (a browser's `opaqueredirect` answer to
+    /// `redirect: "manual"`: no status, no headers).
+    pub opaque_redirect: bool,
     /// At most the first [`ERROR_BODY_PREFIX`] bytes of the response body, for the error report.
     pub body_prefix: Vec<u8>,
 }

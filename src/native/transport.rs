@@ -25,8 +25,12 @@ pub struct HttpTransport {
 
 impl HttpTransport {
     pub fn new() -> Result<Self, String> {
+        // Redirects are never followed (the core rejects them: PROTOCOL.md §3), and no request
+        // carries a Referer (it would show the upload URL, which holds the private id).
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
             .map_err(|e| error_message(&e))?;
         Ok(HttpTransport {
@@ -118,6 +122,13 @@ impl Transport for HttpTransport {
                 .get("Retry-After")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let location = match response.status().is_redirection() {
+                true => response
+                    .headers()
+                    .get("Location")
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                false => None,
+            };
             // Read every answer to its end, keeping the start of an error's: hyper closes a
             // connection whose response body was left unread, and a new connection (with a TLS
             // handshake, for a remote collector) would then cost every batch.
@@ -138,6 +149,8 @@ impl Transport for HttpTransport {
             Ok(Response {
                 status,
                 retry_after,
+                location,
+                opaque_redirect: false,
                 body_prefix,
             })
         }

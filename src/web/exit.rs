@@ -1,7 +1,7 @@
 //! Never lose the last lines: when the page is hidden or goes away, whatever is queued leaves at
 //! once, synchronously (the page may not run another task), as `fetch(…, {keepalive: true})`
 //! uploads within the browsers' shared 64 KiB keepalive budget, or as `navigator.sendBeacon`
-//! where keepalive is not possible.
+//! where keepalive is not possible (and the address has acknowledged an upload before).
 //!
 //! The batches are built by the core's own [`Intake`] (same encoding, same batching, same
 //! dropped-entries notice) and handed to the shipper through its [`Handoff`]: if the page lives
@@ -73,6 +73,13 @@ impl ExitDrain {
         }
     }
 
+    /// Whether a beacon may carry a piece. `sendBeacon` follows redirects and cannot be told
+    /// otherwise, so it goes only to an address that acknowledged an upload before: never to one
+    /// that redirects (whose batches are rejected, PROTOCOL.md §3).
+    fn beacon_may_go(&self) -> bool {
+        self.beacon_ok && self.shared.queue.stats().uploaded > 0
+    }
+
     /// Sends a batch, split into pieces that fit. False once the browser takes nothing more: the
     /// rest is handed to the shipper (delivered if the page lives on).
     fn send(&mut self, batch: Batch) -> bool {
@@ -94,7 +101,7 @@ impl ExitDrain {
                     self.net.add_pending(piece.id.clone(), attempt);
                 }
                 self.handoff.push(piece);
-            } else if open && self.beacon_ok && beacon(&url, piece.body()) {
+            } else if open && self.beacon_may_go() && beacon(&url, piece.body()) {
                 // The browser owns it now; there will be no answer to settle it with.
                 self.shared.queue.settle(piece.records(), true);
             } else {

@@ -53,7 +53,9 @@ export function keepaliveRoom(budget) {
 /**
  * POSTs one upload. The request is a keepalive one (it survives the page) when its body fits in
  * `keepaliveLimit` together with the keepalive bodies already in flight. Resolves with
- * [status, Retry-After or null, the first `errorPrefix` bytes of an error response's body or null].
+ * [status, Retry-After or null, the first `errorPrefix` bytes of an error response's body or null,
+ * whether the answer was a redirect]. Redirects are never followed (`redirect: "manual"`: the
+ * browser then hides where one points) and no request carries a Referer.
  */
 export function send(url, body, extraHeaders, batchId, encoding, origLength, keepaliveLimit, errorPrefix) {
   const copy = body.slice(); // `body` is a view of wasm memory
@@ -78,6 +80,8 @@ export function send(url, body, extraHeaders, batchId, encoding, origLength, kee
     headers,
     mode: "cors",
     credentials: "omit",
+    redirect: "manual",
+    referrerPolicy: "no-referrer",
     keepalive,
   }).then(
     async (response) => {
@@ -87,7 +91,7 @@ export function send(url, body, extraHeaders, batchId, encoding, origLength, kee
       } catch {}
       done();
       const prefix = response.status >= 400 && body ? new Uint8Array(body.slice(0, errorPrefix)) : null;
-      return [response.status, response.headers.get("Retry-After"), prefix];
+      return [response.status, response.headers.get("Retry-After"), prefix, response.type === "opaqueredirect"];
     },
     (err) => {
       done();

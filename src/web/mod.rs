@@ -164,9 +164,9 @@ impl Logger {
         #[wasm_bindgen(unchecked_param_type = "LoggerOptions")] options: JsValue,
     ) -> Result<Logger, JsValue> {
         let parsed = options::parse(&options)?;
-        // The browser runtime cannot fail to start (no threads, no files).
+        // Without threads or files, what can fail is the random source (crypto.getRandomValues).
         let core = logger::Logger::start(Web::default(), &parsed.config, None)
-            .map_err(|_| error("could not start"))?;
+            .map_err(|e| error(e.to_string()))?;
         let inner = Rc::new(Inner {
             core,
             hooks: RefCell::default(),

@@ -12,6 +12,7 @@ use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
 use super::error;
+use super::runtime::has_gzip;
 use crate::core::config::{Compression, Config, ConfigError, Destination, Format, OnFull};
 
 include!(concat!(env!("OUT_DIR"), "/web_options.rs"));
@@ -103,16 +104,30 @@ pub(super) fn parse(options: &JsValue) -> Result<Parsed, JsValue> {
     }
     c.validate().map_err(config_error)?;
     for (i, d) in c.destination_configs().iter().enumerate() {
-        if d.buffer_bytes() as u64 > MAX_BROWSER_BUFFER_BYTES {
-            let key = match c.destinations.is_empty() {
-                true => "buffer_bytes".to_owned(),
-                false => format!("destinations[{i}].buffer_bytes"),
-            };
-            return Err(config_error(ConfigError {
-                key,
-                message: "must be at most 1 GiB in browsers".into(),
-            }));
-        }
+        // Options a browser cannot honour are refused, not quietly replaced.
+        let (key, message) = if d.buffer_bytes() as u64 > MAX_BROWSER_BUFFER_BYTES {
+            ("buffer_bytes", "must be at most 1 GiB in browsers")
+        } else if d.compression == Compression::Zstd {
+            (
+                "compression",
+                "\"zstd\" is not available in browsers: use \"auto\" (gzip), \"gzip\" or \"none\"",
+            )
+        } else if d.compression == Compression::Gzip && !has_gzip() {
+            (
+                "compression",
+                "\"gzip\" needs CompressionStream, which this browser lacks: use \"auto\" or \"none\"",
+            )
+        } else {
+            continue;
+        };
+        let key = match c.destinations.is_empty() {
+            true => key.to_owned(),
+            false => format!("destinations[{i}].{key}"),
+        };
+        return Err(config_error(ConfigError {
+            key,
+            message: message.into(),
+        }));
     }
     Ok(Parsed {
         config: c,

@@ -38,7 +38,7 @@ extern "C" {
     ) -> Result<Promise, JsValue>;
     pub(super) fn beacon(url: &str, body: &[u8]) -> bool;
     #[wasm_bindgen(js_name = hasGzip)]
-    fn has_gzip() -> bool;
+    pub(super) fn has_gzip() -> bool;
     #[wasm_bindgen(catch)]
     fn gzip(body: &[u8]) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = isOnline)]
@@ -148,6 +148,8 @@ async fn response(attempt: Promise) -> Result<Response, TransportError> {
     Ok(Response {
         status,
         retry_after: parts.get(1).as_string(),
+        location: None,
+        opaque_redirect: parts.get(3).is_truthy(),
         body_prefix,
     })
 }
@@ -265,6 +267,13 @@ impl Runtime for Web {
 
     fn timer(&self) -> WebTimer {
         WebTimer
+    }
+
+    /// getrandom's own error text would add its table of messages to the bundle; in browsers
+    /// there is one source.
+    fn fill_random(&self, bytes: &mut [u8]) -> Result<(), Error> {
+        getrandom::getrandom(bytes)
+            .map_err(|_| Error::Random("crypto.getRandomValues failed".into()))
     }
 
     fn report(message: &str) {

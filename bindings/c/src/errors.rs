@@ -12,7 +12,7 @@ use std::ptr;
 use logship::Error;
 
 use super::exports::{
-    LOG_E_CONFIG, LOG_E_DROPPED, LOG_E_NOT_INITIALIZED, LOG_E_PANIC, LOG_E_RUNTIME,
+    LOG_E_CONFIG, LOG_E_DROPPED, LOG_E_NOT_INITIALIZED, LOG_E_PANIC, LOG_E_RANDOM, LOG_E_RUNTIME,
     LOG_E_SHUT_DOWN, LOG_E_TIMEOUT, LOG_OK,
 };
 
@@ -76,6 +76,7 @@ impl From<Error> for Failure {
             Error::ShutDown => LOG_E_SHUT_DOWN,
             Error::QueueFull => LOG_E_DROPPED,
             Error::Timeout { .. } => LOG_E_TIMEOUT,
+            Error::Random(_) => LOG_E_RANDOM,
             _ => LOG_E_RUNTIME,
         };
         // Unit and small variants are formatted straight into the thread's message buffer, so a
@@ -225,6 +226,16 @@ mod tests {
         let first = last_error();
         assert_eq!(run(|| result_code(Err(Error::QueueFull))), LOG_E_DROPPED);
         assert_eq!(first, last_error(), "the message buffer is reused");
+    }
+
+    #[test]
+    fn a_failed_random_source_has_its_own_code_and_says_so() {
+        let failed = Error::Random("getrandom: unavailable".into());
+        assert_eq!(run(|| result_code(Err(failed))), LOG_E_RANDOM);
+        assert_eq!(
+            last_error_text().as_deref(),
+            Some("the system's random source failed: getrandom: unavailable")
+        );
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub const LOG_E_DROPPED: c_int = -8;
 pub const LOG_E_IN_CALLBACK: c_int = -9;
 /// The operating system refused a resource logship needs (a thread, a fork handler).
 pub const LOG_E_RUNTIME: c_int = -10;
+/// log_init: the operating system's random source failed, so no id could be drawn; logship does
+/// not make ids up from anything else. log_last_error() says why.
+pub const LOG_E_RANDOM: c_int = -11;
 
 /// A logger's counters (docs/PROTOCOL.md §4). Every non-empty write ends up counted in exactly
 /// one of `uploaded`, `dropped` or `rejected`, or is still queued.
@@ -50,7 +53,7 @@ pub struct LogshipStats {
     pub uploaded: u64,
     /// Entries lost for lack of buffer space, or still queued at shutdown.
     pub dropped: u64,
-    /// Entries the server refused.
+    /// Entries the server refused, or that a redirect (never followed) turned away.
     pub rejected: u64,
     /// Upload attempts that were retried.
     pub retries: u64,
@@ -90,7 +93,8 @@ pub type LogshipTapFn =
 /// Returns LOG_OK; LOG_E_INVALID_ARG if `config_json` is NULL; LOG_E_CONFIG if the JSON is
 /// malformed or a value is invalid (log_last_error() names the key, e.g.
 /// `flush_delay_ms: invalid type: ...`); LOG_E_ALREADY_INITIALIZED if a logger is running;
-/// LOG_E_IN_CALLBACK from a tap callback; LOG_E_RUNTIME if no thread could be started.
+/// LOG_E_IN_CALLBACK from a tap callback; LOG_E_RUNTIME if no thread could be started;
+/// LOG_E_RANDOM if the system's random source failed.
 /// After log_shutdown, and in a child process after fork(), log_init may be called again.
 ///
 /// # Safety

@@ -24,8 +24,12 @@ const WASM_BINDGEN_VERSION = "0.2.130";
 export const BUDGET_GZIP = 60000;
 const GOAL_GZIP = 20000;
 /** Regression guard: `npm run build` and `npm test` fail above this (lower it as the size drops;
- * raised from 92000 when batching by time since the first entry landed, issue 13). */
-export const CEILING_GZIP = 93000;
+ * raised from 92000 when batching by time since the first entry landed, issue 13; by 1500 from
+ * 93000 for issue 14 (+1707 B from 92686): redirects rejected with a message naming the target's
+ * origin (about 800 B), a failed random source failing `new Logger` with its message (about
+ * 530 B: the error's Display), `compression` values the browser cannot honour refused (about
+ * 190 B)). */
+export const CEILING_GZIP = 94500;
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repo = resolve(pkg, "../..");

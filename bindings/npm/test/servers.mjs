@@ -92,13 +92,24 @@ function readBody(req) {
 /**
  * A proxy in front of the collector that records every upload attempt and injects faults:
  * POST /{mode}/c/{collection}/{id}, mode = ok | retry-N (the first N attempts of each batch get
- * 503 with Retry-After: 1) | fail (always 503). GET /log?collection=C lists the attempts; GET /api/…
- * is the collector's read API, for pages (the collector refuses reads from other origins).
+ * 503 with Retry-After: 1) | fail (always 503) | redirect-{status}-{same|other} (a redirect to
+ * /ok/c/{collection}/{id} on this proxy or on another loopback server, which records every request
+ * it gets). GET /log?collection=C lists the attempts; GET /elsewhere lists what the other server
+ * got; GET /api/… is the collector's read API, for pages (the collector refuses reads from other
+ * origins).
  */
 export async function startFaultProxy(collectorUrl) {
   const log = [];
   const tries = new Map();
   const cors = { "Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After" };
+  const elsewhereLog = [];
+  const elsewhere = createServer((req, res) => {
+    elsewhereLog.push({ method: req.method, path: req.url, referer: req.headers.referer || null });
+    res.writeHead(200, { ...cors, "Access-Control-Allow-Headers": "*", "Access-Control-Allow-Methods": "*" });
+    res.end();
+  });
+  const elsewhereUrl = await listen(elsewhere);
+  let proxyUrl;
   const server = createServer(async (req, res) => {
     try {
       const url = new URL(req.url, "http://proxy");
@@ -116,6 +127,10 @@ export async function startFaultProxy(collectorUrl) {
         res.writeHead(200, { ...cors, "Content-Type": "application/json" });
         return res.end(JSON.stringify(log.filter((a) => a.collection === collection)));
       }
+      if (req.method === "GET" && url.pathname === "/elsewhere") {
+        res.writeHead(200, { ...cors, "Content-Type": "application/json" });
+        return res.end(JSON.stringify(elsewhereLog));
+      }
       // The collector's reads refuse other origins, the test page's included: pages read through here.
       if (req.method === "GET" && url.pathname.startsWith("/api/")) {
         const read = await fetch(`${collectorUrl}${url.pathname}${url.search}`);
@@ -123,7 +138,8 @@ export async function startFaultProxy(collectorUrl) {
         return res.end(await read.text());
       }
       const m = url.pathname.match(/^\/([^/]+)\/c\/([^/]+)\/([^/]+)$/);
-      if (req.method !== "POST" || !m) {
+      // A GET of an upload path is logged too (a followed 301/302/303 would turn the POST into one).
+      if (!m || (req.method !== "POST" && req.method !== "GET")) {
         res.writeHead(404, cors);
         return res.end("not found\n");
       }
@@ -139,9 +155,23 @@ export async function startFaultProxy(collectorUrl) {
         content_type: req.headers["content-type"] || null,
         body_bytes: body.length,
         at_ms: Date.now(),
+        referer: req.headers.referer || null,
+        method: req.method,
         status: 0,
       };
       log.push(attempt);
+      if (req.method !== "POST") {
+        attempt.status = 405;
+        res.writeHead(405, cors);
+        return res.end();
+      }
+      const redirect = mode.match(/^redirect-(\d+)-(same|other)$/);
+      if (redirect) {
+        attempt.status = Number(redirect[1]);
+        const to = redirect[2] === "same" ? proxyUrl : elsewhereUrl;
+        res.writeHead(attempt.status, { ...cors, Location: `${to}/ok/c/${collection}/${id}` });
+        return res.end("moved\n");
+      }
       const key = `${collection}/${batch}`;
       const n = (tries.get(key) || 0) + 1;
       tries.set(key, n);
@@ -165,7 +195,9 @@ export async function startFaultProxy(collectorUrl) {
     }
   });
   const url = await listen(server);
-  return { url, log, stop: () => new Promise((ok) => server.close(ok)) };
+  proxyUrl = url;
+  const stop = (s) => new Promise((ok) => s.close(ok));
+  return { url, log, stop: () => Promise.all([stop(server), stop(elsewhere)]) };
 }
 
 const TYPES = {

@@ -31,7 +31,7 @@ int main(void) {
     int (*unsubscribe)(int) = log_unsubscribe;
     int codes[] = {LOG_OK, LOG_E_INVALID_ARG, LOG_E_CONFIG, LOG_E_NOT_INITIALIZED,
                    LOG_E_ALREADY_INITIALIZED, LOG_E_SHUT_DOWN, LOG_E_TIMEOUT, LOG_E_PANIC,
-                   LOG_E_DROPPED, LOG_E_IN_CALLBACK, LOG_E_RUNTIME};
+                   LOG_E_DROPPED, LOG_E_IN_CALLBACK, LOG_E_RUNTIME, LOG_E_RANDOM};
     (void)stats;
     (void)init;
     (void)write;
