@@ -9,7 +9,9 @@
 //! `GET {fault}/api/…` is the collector's read API for this page.
 #![cfg(target_arch = "wasm32")]
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect, Uint8Array, JSON};
 use logship::{LogTap, Logger};
@@ -640,6 +642,40 @@ async fn tap_is_websocket_like_and_survives_throwing_listeners() {
     promise(log.shutdown(None)).await.unwrap();
     sleep(50).await;
     assert_eq!(get(&seen, "closes"), 1);
+}
+
+/// A listener that logs every entry it receives: each original is echoed once (uploaded), and
+/// the echoes never reach the tap, so the stream does not feed itself.
+#[wasm_bindgen_test]
+async fn a_tap_listener_that_logs_cannot_feed_itself() {
+    let collection = unique("web-tap-echo");
+    let log = Rc::new(logger(serde_json::json!({
+        "baseUrl": collector(), "collection": collection, "skipClientTime": true,
+        "flushDelayMs": 0,
+    })));
+    let tap = log.tap();
+    let heard = Rc::new(Cell::new(0));
+    let (echo_log, echo_heard) = (log.clone(), heard.clone());
+    let echo = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        echo_heard.set(echo_heard.get() + 1);
+        let entry = get(&event, "data").as_string().unwrap();
+        echo_log.write(&format!("heard {entry}").into()).unwrap();
+    });
+    let add: Function = get(tap.as_ref(), "addEventListener").into();
+    add.call2(tap.as_ref(), &"message".into(), echo.as_ref())
+        .unwrap();
+    for i in 0..3 {
+        log.write(&format!("line {i}").into()).unwrap();
+    }
+    stored_at_least(&collection, 6, 10_000).await;
+    // Time for echoes of echoes, if there were any, to be written and uploaded.
+    sleep(200).await;
+    promise(log.flush(Some(10_000.0))).await.unwrap();
+    assert_eq!(heard.get(), 3, "the listener heard only the originals");
+    let all = stored(&collection).await;
+    assert_eq!(all.len(), 6, "{all:?}");
+    assert!(all.contains(&text_entry(&format!("heard {}", text_entry("line 2")))));
+    promise(log.shutdown(None)).await.unwrap();
 }
 
 // --- options, capture ---------------------------------------------------------------------------

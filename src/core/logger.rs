@@ -267,13 +267,23 @@ impl<R: Runtime> Logger<R> {
     /// its level is at most `stderr_level`. `Closed` once shut down; else `Full` when at least
     /// one destination had no room for it.
     pub fn write(&self, bytes: &[u8]) -> Result<(), PushError> {
+        self.write_entry(bytes, true)
+    }
+
+    /// Like [`Logger::write`], but the tap never shows the entry: what a tap consumer writes
+    /// (a C callback, a browser listener) cannot feed the stream it consumes.
+    pub fn write_untapped(&self, bytes: &[u8]) -> Result<(), PushError> {
+        self.write_entry(bytes, false)
+    }
+
+    fn write_entry(&self, bytes: &[u8], tapped: bool) -> Result<(), PushError> {
         if self.stderr_level >= 0 {
             self.echo(bytes);
         }
         let now = self.clock.unix_nanos();
         let mut result = Ok(());
         for destination in &self.destinations {
-            match destination.shared.write(bytes, now) {
+            match destination.shared.write(bytes, now, tapped) {
                 Ok(()) => {}
                 Err(PushError::Closed) => return Err(PushError::Closed),
                 Err(PushError::Full) => result = Err(PushError::Full),

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use batch::BodyFormat;
 use config::Config;
 use encode::{EncodeOptions, Encoder, EntryMeta};
-use queue::{Limits, PushError, Queue, KIND_ENCODED, KIND_RAW};
+use queue::{Limits, PushError, Queue, KIND_ENCODED, KIND_RAW, KIND_UNTAPPED};
 use secret::Redactor;
 use tap::{Subscriber, Tap};
 
@@ -120,12 +120,14 @@ impl Shared {
     /// The caller's path for one write. Writes up to the text limit are copied as they are and
     /// encoded by the shipper; longer ones are encoded here, so that the queue holds at most
     /// their (truncated) entry.
-    pub fn write(&self, bytes: &[u8], unix_nanos: i64) -> Result<(), PushError> {
+    /// `tapped`: false for a write the tap must not show (see [`KIND_UNTAPPED`]).
+    pub fn write(&self, bytes: &[u8], unix_nanos: i64, tapped: bool) -> Result<(), PushError> {
         if bytes.is_empty() {
             return Ok(());
         }
+        let flags = if tapped { 0 } else { KIND_UNTAPPED };
         if bytes.len() <= self.encode_options.text_limit {
-            return self.queue.push(KIND_RAW, bytes, unix_nanos, None);
+            return self.queue.push(KIND_RAW | flags, bytes, unix_nanos, None);
         }
         let proc_seq = self.queue.next_seq();
         let metrics = self.metrics.as_ref().map(|source| source());
@@ -137,7 +139,7 @@ impl Shared {
         let mut entry = Vec::new();
         Encoder::new(self.encode_options.clone()).encode(bytes, &meta, &mut entry);
         self.queue
-            .push(KIND_ENCODED, &entry, unix_nanos, Some(proc_seq))
+            .push(KIND_ENCODED | flags, &entry, unix_nanos, Some(proc_seq))
     }
 
     /// A new tap subscriber (replay first, then every entry).

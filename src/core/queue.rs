@@ -18,6 +18,9 @@ use super::stats::{Counters, Stats};
 /// never occupy more than their entry in the queue).
 pub const KIND_RAW: u8 = 0;
 pub const KIND_ENCODED: u8 = 1;
+/// A flag on either kind: uploaded like any record, never shown to the tap (a write made by a
+/// tap consumer, which would otherwise feed itself).
+pub const KIND_UNTAPPED: u8 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError {

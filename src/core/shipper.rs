@@ -15,7 +15,7 @@ use super::config::{Compression, Config};
 use super::encode::{Encoder, EntryMeta};
 use super::failover::{Failover, Target};
 use super::otlp::RecordWriter;
-use super::queue::{TakenRecord, KIND_ENCODED};
+use super::queue::{TakenRecord, KIND_ENCODED, KIND_UNTAPPED};
 use super::retry::{self, Backoff, Verdict};
 use super::secret::Secret;
 use super::stats::Counters;
@@ -479,6 +479,9 @@ impl Intake {
             .take_untapped(&mut self.scratch, &mut self.taken);
         for i in 0..self.taken.len() {
             let record = self.taken[i];
+            if record.header.kind & KIND_UNTAPPED != 0 {
+                continue;
+            }
             self.entry.clear();
             self.encode_record(&record, None);
             self.shared.tap.publish(trim_newline(&self.entry));
@@ -489,7 +492,7 @@ impl Intake {
     fn encode_record(&mut self, record: &TakenRecord, body: Option<&mut Vec<u8>>) {
         let out = body.unwrap_or(&mut self.entry);
         let payload = &self.scratch[record.start..record.start + record.header.len as usize];
-        if record.header.kind == KIND_ENCODED {
+        if record.header.kind & KIND_ENCODED != 0 {
             out.extend_from_slice(payload);
             return;
         }
@@ -505,7 +508,8 @@ impl Intake {
     /// Adds one taken record to the batch, as its body format wants it (a logtail entry is
     /// encoded straight into the body), and publishes it to the tap unless it was already.
     fn push_record(&mut self, batch: &mut Batch, record: &TakenRecord) {
-        let publish = !record.tapped && self.shared.feeds_tap;
+        let publish =
+            !record.tapped && self.shared.feeds_tap && record.header.kind & KIND_UNTAPPED == 0;
         match batch.format() {
             BodyFormat::Logtail => {
                 let entry = batch.push_with(true, |out| self.encode_record(record, Some(out)));

@@ -238,7 +238,9 @@ impl Harness {
     }
 
     fn write(&mut self, text: &str) -> Result<(), PushError> {
-        let result = self.shared.write(text.as_bytes(), self.fake.unix_nanos());
+        let result = self
+            .shared
+            .write(text.as_bytes(), self.fake.unix_nanos(), true);
         self.pool.run_until_stalled();
         result
     }
@@ -578,6 +580,31 @@ fn configured_headers_go_on_every_upload() {
     );
 }
 
+/// What a tap consumer writes is uploaded, in order, but never shown to the tap (short writes
+/// and long ones, which are encoded on the caller's thread): a consumer cannot feed itself.
+#[test]
+fn untapped_writes_are_uploaded_but_never_tapped() {
+    let mut h = Harness::new(r#""flush_delay_ms":0"#);
+    let live = h.shared.subscribe();
+    let long = "l".repeat(20_000);
+    for (text, tapped) in [
+        ("seen", true),
+        ("from a consumer", false),
+        (&long[..], false),
+    ] {
+        h.shared.write(text.as_bytes(), 0, tapped).unwrap();
+    }
+    h.write("seen too").unwrap();
+    h.advance(ms(1000));
+    let tapped: Vec<Arc<str>> = std::iter::from_fn(|| live.try_recv()).collect();
+    assert_eq!(tapped.len(), 2, "{tapped:?}");
+    assert!(tapped[0].contains("\"seen\"") && tapped[1].contains("\"seen too\""));
+    let uploaded: Vec<String> = h.sent().iter().flat_map(|s| s.texts()).collect();
+    assert_eq!(uploaded.len(), 4);
+    assert_eq!(uploaded[1], "from a consumer");
+    assert!(uploaded[2].starts_with("lll"));
+}
+
 #[test]
 fn the_tap_sees_entries_before_the_upload_and_never_blocks_it() {
     let mut h = Harness::new(r#""include_proc_seq":true"#);
@@ -593,7 +620,7 @@ fn the_tap_sees_entries_before_the_upload_and_never_blocks_it() {
     assert!(h.sent().is_empty(), "still inside the flush delay");
     for i in 0..20_000 {
         h.shared
-            .write(format!("line {i} {}", "p".repeat(60)).as_bytes(), 0)
+            .write(format!("line {i} {}", "p".repeat(60)).as_bytes(), 0, true)
             .unwrap();
     }
     h.advance(ms(60_000));
@@ -1121,7 +1148,7 @@ fn building_the_next_batch_during_compression_loses_reorders_and_overholds_nothi
     for i in 0..100 {
         let line = format!("{i:04}{}", "b".repeat(96));
         h.shared
-            .write(line.as_bytes(), h.fake.unix_nanos())
+            .write(line.as_bytes(), h.fake.unix_nanos(), true)
             .unwrap();
     }
     h.advance(ms(1));

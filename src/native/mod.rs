@@ -227,6 +227,12 @@ impl Logger {
         Ok(self.inner.core.write(bytes)?)
     }
 
+    /// Like [`Logger::write`], but no [`Subscription`] ever receives the entry (it is uploaded
+    /// like any other): for a tap consumer that logs, so that it cannot feed itself.
+    pub fn write_untapped(&self, bytes: &[u8]) -> Result<(), Error> {
+        Ok(self.inner.core.write_untapped(bytes)?)
+    }
+
     /// Uploads everything written so far without waiting for the flush delay, and waits up to
     /// `timeout` for it to be delivered (or rejected or dropped).
     /// With several destinations, waits for all of them (and a dead one makes it time out).

@@ -13,7 +13,7 @@ mod exit;
 mod options;
 mod runtime;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -100,6 +100,12 @@ struct Inner {
     hooks: RefCell<Hooks>,
     shutdown: RefCell<Option<Promise>>,
     scratch: RefCell<Vec<u8>>,
+}
+
+thread_local! {
+    /// True while tap listeners run: what they write is uploaded but not tapped, so a listener
+    /// that logs what it receives cannot feed itself.
+    static IN_TAP_LISTENER: Cell<bool> = const { Cell::new(false) };
 }
 
 type Callback = Closure<dyn FnMut()>;
@@ -296,7 +302,9 @@ impl Logger {
         let events = tap.clone();
         spawn_local(async move {
             while let Some(entry) = subscriber.recv().await {
+                IN_TAP_LISTENER.with(|flag| flag.set(true));
                 events.push(&entry);
+                IN_TAP_LISTENER.with(|flag| flag.set(false));
             }
             shared.unsubscribe(id);
             events.end();
@@ -308,7 +316,11 @@ impl Logger {
 
 impl Inner {
     fn write(&self, bytes: &[u8]) -> Result<bool, JsValue> {
-        match self.core.write(bytes) {
+        let written = match IN_TAP_LISTENER.with(Cell::get) {
+            true => self.core.write_untapped(bytes),
+            false => self.core.write(bytes),
+        };
+        match written {
             Ok(()) => Ok(true),
             Err(PushError::Full) => Ok(false),
             Err(PushError::Closed) => Err(shut_down()),

@@ -127,7 +127,9 @@ pub unsafe extern "C" fn log_init(config_json: *const c_char) -> c_int {
 /// Copies the bytes and returns: never waits for the network or the disk. The caller keeps
 /// ownership of `buf`. Thread-safe: any number of threads may write at once.
 ///
-/// A zero-length write is a no-op that returns LOG_OK (`buf` may then be NULL).
+/// A zero-length write is a no-op that returns LOG_OK (`buf` may then be NULL). A write from
+/// inside a tap callback is uploaded like any other but never delivered to a tap, so a callback
+/// that logs what it receives cannot feed itself.
 /// Returns LOG_OK; LOG_E_INVALID_ARG if `buf` is NULL and `len` > 0; LOG_E_DROPPED if the
 /// buffer is full and `on_full` is `drop_newest` (the entry is counted as dropped);
 /// LOG_E_NOT_INITIALIZED before log_init (and in a child after fork()); LOG_E_SHUT_DOWN

@@ -211,9 +211,14 @@ pub(crate) fn join(taps: Vec<TapThread>, deadline: Instant) -> usize {
     left_behind
 }
 
+/// Whether the calling thread is a tap delivery thread.
+pub(crate) fn in_callback() -> bool {
+    IN_TAP_CALLBACK.with(Cell::get)
+}
+
 /// Refuses a call that would wait for the calling tap callback's own thread.
 pub(crate) fn refuse_in_callback(function: &'static str) -> Result<(), Failure> {
-    if IN_TAP_CALLBACK.with(Cell::get) {
+    if in_callback() {
         return Err(Failure::owned(
             LOG_E_IN_CALLBACK,
             format!("{function} cannot be called from a tap callback: it would wait for the callback's own thread"),

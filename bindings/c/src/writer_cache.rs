@@ -13,6 +13,7 @@ use logship::Logger;
 
 use super::errors::{result_code, Failure, NOT_INITIALIZED, SHUT_DOWN};
 use super::state::{global, is_current, Global, State, GENERATION};
+use super::taps;
 
 thread_local! {
     /// This thread's view of the state, for log_write.
@@ -68,7 +69,7 @@ impl WriterCache {
 
     fn write(&self, bytes: &[u8]) -> Result<c_int, Failure> {
         match &self.target {
-            Target::Running(logger) => result_code(logger.write(bytes)),
+            Target::Running(logger) => write_to(logger, bytes),
             Target::Uninitialized => Err(NOT_INITIALIZED),
             Target::ShutDown => Err(SHUT_DOWN),
         }
@@ -81,6 +82,15 @@ impl Drop for WriterCache {
         if !is_current(self.global) {
             std::mem::forget(std::mem::replace(&mut self.target, Target::Uninitialized));
         }
+    }
+}
+
+/// A write from a tap callback is uploaded but never tapped: a callback that logs what it
+/// receives cannot feed itself.
+fn write_to(logger: &Logger, bytes: &[u8]) -> Result<c_int, Failure> {
+    match taps::in_callback() {
+        true => result_code(logger.write_untapped(bytes)),
+        false => result_code(logger.write(bytes)),
     }
 }
 
@@ -100,7 +110,7 @@ pub(crate) fn write(bytes: &[u8]) -> Result<c_int, Failure> {
         Ok(Some(result)) => result,
         // This thread's cache is being destroyed (a write from a TLS destructor) or busy.
         _ => match &*global().read() {
-            State::Running(door) => result_code(door.logger.write(bytes)),
+            State::Running(door) => write_to(&door.logger, bytes),
             State::Uninitialized => Err(NOT_INITIALIZED),
             State::ShutDown { .. } => Err(SHUT_DOWN),
         },

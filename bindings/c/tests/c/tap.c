@@ -1,6 +1,6 @@
 /* The tap: two subscriptions each see every entry, in order, as NUL-terminated JSON; a third is
  * unsubscribed half way and is never called after log_unsubscribe returns; what a callback may
- * not call is refused with LOG_E_IN_CALLBACK. Prints subscription A's entries, one per line, for
+ * not call is refused with LOG_E_IN_CALLBACK; what a callback writes is uploaded, never tapped. Prints subscription A's entries, one per line, for
  * tests/c_door.rs to compare with what the collector stored.
  * usage: tap CONFIG_JSON */
 #include <pthread.h>
@@ -18,6 +18,7 @@ struct recorder {
     size_t capacity;
     int probe_forbidden_calls; /* check, from inside the callback, what it may not call */
     int forbidden_rc[3];
+    int write_rc; /* a write from inside the callback: uploaded, never tapped */
     int own_id;
 };
 
@@ -42,6 +43,7 @@ static void record(const char *entry, size_t len, void *user) {
         r->forbidden_rc[0] = log_unsubscribe(r->own_id);
         r->forbidden_rc[1] = log_shutdown(0);
         r->forbidden_rc[2] = log_init("{}");
+        r->write_rc = log_write("written from a tap callback", 27);
         CHECK_RC(log_stats(&stats), LOG_OK); /* allowed */
     }
     CHECK(pthread_mutex_unlock(&r->lock) == 0);
@@ -119,6 +121,7 @@ int main(int argc, char **argv) {
     CHECK(b.forbidden_rc[0] == LOG_E_IN_CALLBACK);
     CHECK(b.forbidden_rc[1] == LOG_E_IN_CALLBACK);
     CHECK(b.forbidden_rc[2] == LOG_E_IN_CALLBACK);
+    CHECK(b.write_rc == LOG_OK);
     if (a.count != LINES || b.count != LINES) {
         fprintf(stderr, "subscription A saw %lu entries, B %lu, of %d\n", (unsigned long)a.count,
                 (unsigned long)b.count, LINES);
