@@ -100,7 +100,7 @@
 
 /**
  * A logger's counters (docs/PROTOCOL.md §4). Every non-empty write ends up counted in exactly
- * one of `uploaded`, `dropped` or `rejected`, or is still queued.
+ * one of `uploaded`, `dropped`, `rejected` or `beaconed` (always 0 here), or is still queued.
  */
 struct logship_stats {
   /**
@@ -131,6 +131,10 @@ struct logship_stats {
    * Bytes held right now: queued entries plus the batch being uploaded.
    */
   uint64_t queued_bytes;
+  /**
+   * Entries handed to a browser's `sendBeacon` at page exit: always 0 in C.
+   */
+  uint64_t beaconed;
 };
 
 /**

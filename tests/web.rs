@@ -82,6 +82,15 @@ export function hideCompressionStream() {
   delete globalThis.CompressionStream;
   return () => { globalThis.CompressionStream = original; };
 }
+export function recordBeacons() {
+  const original = navigator.sendBeacon;
+  const seen = { calls: 0 };
+  // The browser's own sendBeacon shares the keepalive budget and may refuse: this one takes every
+  // body (and sends nothing), so that what logship does with beacons can be counted.
+  navigator.sendBeacon = () => { seen.calls++; return true; };
+  seen.restore = () => { navigator.sendBeacon = original; };
+  return seen;
+}
 export function breakRandom() {
   const original = crypto.getRandomValues;
   crypto.getRandomValues = () => { throw new Error("no entropy here"); };
@@ -120,6 +129,8 @@ extern "C" {
     fn collect(tap: &LogTap) -> JsValue;
     #[wasm_bindgen(js_name = watchReports)]
     fn watch_reports() -> JsValue;
+    #[wasm_bindgen(js_name = recordBeacons)]
+    fn record_beacons() -> JsValue;
     #[wasm_bindgen(js_name = breakRandom)]
     fn break_random() -> Function;
     #[wasm_bindgen(js_name = hideCompressionStream)]
@@ -430,10 +441,7 @@ async fn offline_waits_for_the_online_event() {
     let got = stored_at_least(&collection, 3, 10_000).await;
     reset_online();
     assert_eq!(tried_offline, 0, "nothing is sent while offline");
-    assert!(
-        waiting_retries <= 1,
-        "{waiting_retries} retries burned while offline"
-    );
+    assert_eq!(waiting_retries, 0, "retries counted while offline");
     assert_eq!(got, ["a", "b", "c"].map(text_entry));
     assert_eq!(attempts(&collection).await.len(), 1);
     assert_eq!(stat(&log, "uploaded"), 3);
@@ -490,6 +498,52 @@ async fn page_exit_sends_the_queue_at_once_and_exactly_once() {
     // budget a moment after its response, out of the page's sight (it costs a retry, not a line).
     let retries = stat(&log, "retries");
     assert!(retries <= 1, "{retries} keepalive requests refused");
+}
+
+/// A beacon has no answer: what it carries is counted as beaconed, never as uploaded; and an
+/// upload that needs headers never goes as a beacon (it cannot carry them).
+#[wasm_bindgen_test]
+async fn beacons_are_counted_apart_and_never_carry_an_upload_that_needs_headers() {
+    for with_headers in [false, true] {
+        let collection = unique("web-beacon");
+        let mut options = serde_json::json!({
+            "baseUrl": format!("{}/ok", fault()), "collection": collection,
+            "skipClientTime": true, "flushDelayMs": 600000,
+        });
+        if with_headers {
+            options["headers"] = serde_json::json!({"X-Logship-Test": "yes"});
+        }
+        let log = logger(options);
+        // Beacons go only to an address that acknowledged an upload before.
+        log.write(&"first".into()).unwrap();
+        promise(log.flush(Some(10_000.0))).await.unwrap();
+        let beacons = record_beacons();
+        for i in 0..1500 {
+            let line = format!("{i:05} {}", "x".repeat(90));
+            log.write(&line.into()).unwrap();
+        }
+        fire_page_hide();
+        let calls = get(&beacons, "calls").as_f64().unwrap();
+        Function::from(get(&beacons, "restore"))
+            .call0(&JsValue::NULL)
+            .unwrap();
+        promise(log.flush(Some(20_000.0))).await.unwrap();
+        let (uploaded, beaconed) = (stat(&log, "uploaded"), stat(&log, "beaconed"));
+        if with_headers {
+            assert_eq!((calls, beaconed, uploaded), (0.0, 0, 1501));
+        } else {
+            assert!(
+                calls > 0.0 && beaconed > 0,
+                "{calls} beacons, {beaconed} beaconed"
+            );
+            assert_eq!(uploaded + beaconed, 1501, "each entry counted once");
+            assert!(
+                uploaded < 1501,
+                "beaconed entries are not counted as uploaded"
+            );
+        }
+        promise(log.shutdown(None)).await.unwrap();
+    }
 }
 
 /// A redirect is never followed (`redirect: "manual"`), to the same server or another: each

@@ -204,4 +204,5 @@ pub const STATS: &[StatsField] = &[
     StatsField { name: "retries", doc: "Upload attempts that were retried." },
     StatsField { name: "bytes_on_wire", doc: "Body bytes sent, compressed where compression was used, over all attempts." },
     StatsField { name: "queued_bytes", doc: "Bytes held right now: queued records plus the batch being uploaded." },
+    StatsField { name: "beaconed", doc: "Entries handed to `navigator.sendBeacon` at page exit (browsers only): sent, but no server acknowledged them." },
 ];

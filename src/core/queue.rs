@@ -5,6 +5,7 @@
 //! Writers only copy their bytes and a timestamp in (encoding happens on the shipper), so the
 //! caller's path is a lock, a memcpy and an unlock.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use event_listener::Event;
@@ -255,6 +256,21 @@ impl Queue {
 
     /// `records` of the current batch reached their final state: uploaded, or rejected.
     pub fn settle(&self, records: u64, delivered: bool) {
+        let counter = if delivered {
+            &self.counters.uploaded
+        } else {
+            &self.counters.rejected
+        };
+        self.settle_as(records, counter);
+    }
+
+    /// Settles records handed to a page-exit beacon (browsers): sent, but never acknowledged.
+    #[cfg(any(test, target_arch = "wasm32"))]
+    pub fn settle_beaconed(&self, records: u64) {
+        self.settle_as(records, &self.counters.beaconed);
+    }
+
+    fn settle_as(&self, records: u64, counter: &AtomicU64) {
         let mut st = self.lock();
         if st.stopped {
             // `stop` already counted them as dropped.
@@ -264,11 +280,6 @@ impl Queue {
         if st.in_batch == 0 {
             st.held = 0;
         }
-        let counter = if delivered {
-            &self.counters.uploaded
-        } else {
-            &self.counters.rejected
-        };
         Counters::add(counter, records);
         drop(st);
         self.progress.notify(usize::MAX);

@@ -327,6 +327,15 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                         ),
                     }),
                 };
+            if outcome.is_err() && !self.transport.is_online() {
+                // Offline is no failure of the server's: no retry is counted, the back-off and
+                // the failover state stay as they were, and the batch goes once it is back.
+                let waiting = self.transport.until_online();
+                (self.intake.shared)
+                    .report_error("offline", "offline: uploads wait for the network".into());
+                self.intake.wait(waiting, |_| false).await?;
+                continue;
+            }
             let now = self.clock.unix_nanos();
             let verdict = retry::verdict(&outcome, now, &mut backoff, &mut self.rng);
             let was_on_backup = self.failover.on_backup();
@@ -384,13 +393,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                         // Moving between primary and backup: the other address owes no wait.
                         continue;
                     }
-                    if outcome.is_err() && !self.transport.is_online() {
-                        self.intake
-                            .wait(self.transport.until_online(), |_| false)
-                            .await?;
-                    } else {
-                        self.intake.wait(self.timer.sleep(delay), |_| false).await?;
-                    }
+                    self.intake.wait(self.timer.sleep(delay), |_| false).await?;
                 }
             }
         }

@@ -12,6 +12,7 @@ pub(crate) struct Counters {
     pub rejected: AtomicU64,
     pub retries: AtomicU64,
     pub bytes_on_wire: AtomicU64,
+    pub beaconed: AtomicU64,
 }
 
 impl Counters {
@@ -30,6 +31,7 @@ impl Counters {
             retries: self.retries.load(Relaxed),
             bytes_on_wire: self.bytes_on_wire.load(Relaxed),
             queued_bytes,
+            beaconed: self.beaconed.load(Relaxed),
         }
     }
 }

@@ -69,6 +69,8 @@ struct World {
     latency: Cell<Duration>,
     /// Whether the transport says it compresses on another thread.
     background: Cell<bool>,
+    /// The network is down (every request fails, `is_online` says so) until this virtual time.
+    offline_until: Cell<Duration>,
 }
 
 #[derive(Clone, Default)]
@@ -124,15 +126,16 @@ impl Transport for Fake {
                 .map(|(name, value)| (name.clone(), value.expose().to_owned()))
                 .collect(),
         });
-        let reply = if self.0.down.borrow().iter().any(|url| url == request.url) {
-            Reply::Fail
-        } else {
-            self.0
-                .script
-                .borrow_mut()
-                .pop_front()
-                .unwrap_or(Reply::Status(200, None, ""))
-        };
+        let reply =
+            if self.0.down.borrow().iter().any(|url| url == request.url) || !self.is_online() {
+                Reply::Fail
+            } else {
+                self.0
+                    .script
+                    .borrow_mut()
+                    .pop_front()
+                    .unwrap_or(Reply::Status(200, None, ""))
+            };
         let latency = self.sleep(self.0.latency.get());
         async move {
             latency.await;
@@ -171,6 +174,14 @@ impl Transport for Fake {
 
     fn compresses_in_background(&self) -> bool {
         self.0.background.get()
+    }
+
+    fn is_online(&self) -> bool {
+        self.0.now.get() >= self.0.offline_until.get()
+    }
+
+    fn until_online(&self) -> impl Future<Output = ()> {
+        self.sleep(self.0.offline_until.get().saturating_sub(self.0.now.get()))
     }
 }
 
@@ -578,6 +589,45 @@ fn configured_headers_go_on_every_upload() {
         h.sent()[0].headers,
         [("Authorization".to_owned(), "Bearer t".to_owned())]
     );
+}
+
+/// A page-exit beacon has no answer: its entries are counted as beaconed, never as uploaded.
+#[test]
+fn beaconed_entries_are_counted_apart_from_uploaded_ones() {
+    let h = Harness::new(r#""flush_delay_ms":600000"#);
+    for text in ["a", "b", "c"] {
+        h.shared.write(text.as_bytes(), 0, true).unwrap();
+    }
+    let (mut scratch, mut taken) = (Vec::new(), Vec::new());
+    h.shared.queue.take(1 << 20, &mut scratch, &mut taken);
+    h.shared.queue.settle_beaconed(taken.len() as u64);
+    let stats = h.shared.queue.stats();
+    assert_eq!(
+        (stats.written, stats.uploaded, stats.beaconed, stats.dropped),
+        (3, 0, 3, 0)
+    );
+}
+
+/// Offline is not the server's failure: no retry is counted and the back-off does not grow; the
+/// batch goes again the moment the network is back.
+#[test]
+fn offline_time_counts_no_retries_and_grows_no_back_off() {
+    let mut h = Harness::new(r#""flush_delay_ms":0,"retry_initial_ms":1000,"retry_max_ms":1000"#);
+    h.fake.0.offline_until.set(ms(30_000));
+    h.write("while offline").unwrap();
+    h.advance(ms(29_999));
+    assert_eq!(
+        h.sent().len(),
+        1,
+        "one attempt, then a wait for the network"
+    );
+    assert_eq!(h.shared.queue.stats().retries, 0);
+    h.advance(ms(1));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].at, ms(30_000), "at once, without a back-off");
+    assert_eq!(h.shared.queue.stats().uploaded, 1);
+    assert_eq!(h.shared.queue.stats().retries, 0);
 }
 
 /// What a tap consumer writes is uploaded, in order, but never shown to the tap (short writes

@@ -26,7 +26,8 @@ pub(super) struct ExitDrain {
     handoff: Handoff,
     net: Rc<Net>,
     max_batch_bytes: usize,
-    /// Beacons carry no Content-Type of our choosing: fine for logtail uploads, not for OTLP.
+    /// Beacons carry no headers: no Content-Type of our choosing (fine for logtail uploads, not
+    /// for OTLP) and none of the configured `headers` (an upload that needs them would fail).
     beacon_ok: bool,
 }
 
@@ -42,7 +43,7 @@ impl ExitDrain {
             intake: Intake::new(shared.clone()),
             ids: BatchIds::new(instance),
             handoff,
-            beacon_ok: shared.body_format == BodyFormat::Logtail,
+            beacon_ok: shared.body_format == BodyFormat::Logtail && !net.has_headers(),
             shared,
             net,
             max_batch_bytes,
@@ -103,7 +104,7 @@ impl ExitDrain {
                 self.handoff.push(piece);
             } else if open && self.beacon_may_go() && beacon(&url, piece.body()) {
                 // The browser owns it now; there will be no answer to settle it with.
-                self.shared.queue.settle(piece.records(), true);
+                self.shared.queue.settle_beaconed(piece.records());
             } else {
                 open = false;
                 self.handoff.push(piece);

@@ -253,7 +253,7 @@ impl Logger {
         promise
     }
 
-    /// The counters (of the first destination): written, uploaded, dropped, rejected, retries,
+    /// The counters (of the first destination): written, uploaded, dropped, rejected, beaconed, retries,
     /// bytesOnWire, queuedBytes.
     #[wasm_bindgen(unchecked_return_type = "LogshipStats")]
     pub fn stats(&self) -> JsValue {

@@ -83,6 +83,11 @@ impl Net {
         })
     }
 
+    /// Whether uploads carry configured headers (which a beacon cannot).
+    pub fn has_headers(&self) -> bool {
+        js_sys::Object::keys(self.headers.unchecked_ref::<js_sys::Object>()).length() > 0
+    }
+
     /// Where the page-exit drain sends: where the shipper sends now.
     pub fn exit_url(&self, using_backup: bool) -> &str {
         match (&self.backup_url, using_backup) {

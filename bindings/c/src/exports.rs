@@ -43,7 +43,7 @@ pub const LOG_E_RUNTIME: c_int = -10;
 pub const LOG_E_RANDOM: c_int = -11;
 
 /// A logger's counters (docs/PROTOCOL.md §4). Every non-empty write ends up counted in exactly
-/// one of `uploaded`, `dropped` or `rejected`, or is still queued.
+/// one of `uploaded`, `dropped`, `rejected` or `beaconed` (always 0 here), or is still queued.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LogshipStats {
@@ -61,6 +61,8 @@ pub struct LogshipStats {
     pub bytes_on_wire: u64,
     /// Bytes held right now: queued entries plus the batch being uploaded.
     pub queued_bytes: u64,
+    /// Entries handed to a browser's `sendBeacon` at page exit: always 0 in C.
+    pub beaconed: u64,
 }
 
 impl From<Stats> for LogshipStats {
@@ -73,6 +75,7 @@ impl From<Stats> for LogshipStats {
             retries: s.retries,
             bytes_on_wire: s.bytes_on_wire,
             queued_bytes: s.queued_bytes,
+            beaconed: s.beaconed,
         }
     }
 }

@@ -15,7 +15,8 @@ typedef char stats_fields_in_order[
     (offsetof(struct logship_stats, written) == 0 && offsetof(struct logship_stats, uploaded) == 8 &&
      offsetof(struct logship_stats, dropped) == 16 && offsetof(struct logship_stats, rejected) == 24 &&
      offsetof(struct logship_stats, retries) == 32 && offsetof(struct logship_stats, bytes_on_wire) == 40 &&
-     offsetof(struct logship_stats, queued_bytes) == 48 && sizeof(struct logship_stats) == 56) ? 1 : -1];
+     offsetof(struct logship_stats, queued_bytes) == 48 && offsetof(struct logship_stats, beaconed) == 56 &&
+     sizeof(struct logship_stats) == 64) ? 1 : -1];
 
 int main(void) {
     struct logship_stats stats;
