@@ -291,8 +291,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    if std::env::var_os("LOGSHIP_BENCH_OUTAGE").is_some() {
-        return outage(&loghub_lines());
+    if let Ok(kind) = std::env::var("LOGSHIP_BENCH_OUTAGE") {
+        return outage(&loghub_lines(), &kind);
     }
     let lines = loghub_lines();
     let lines100 = fixed_length(&lines, 100);
@@ -389,12 +389,15 @@ fn main() {
 
     end_to_end(&lines);
 
-    // 5. Memory through an outage, in a fresh process so that RSS speaks of this logger only.
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .env("LOGSHIP_BENCH_OUTAGE", "1")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    // 5. Memory through an outage, each in a fresh process so that RSS speaks of that logger
+    // only: a refused connection, then a server that accepts and never answers.
+    for kind in ["refused", "hanging"] {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .env("LOGSHIP_BENCH_OUTAGE", kind)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
 }
 
 /// Sections 4a and 4b: lines/s end to end to a discarding sink and to the collector, and bytes
@@ -534,29 +537,62 @@ fn fanout(c: &Collector, lines100: &[Vec<u8>]) {
 }
 
 /// 10,000 lines/s to a dead address: RSS against `buffer_bytes`.
-fn outage(lines: &[Vec<u8>]) {
+/// A server that accepts connections and never answers (nor reads): uploads hang until their
+/// request timeout.
+fn hanging_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    addr
+}
+
+/// Section 5: RSS through an outage at 10,000 lines/s. `refused`: nothing listens, 8 MiB buffer.
+/// `hanging`: a server that never answers, `low_memory`, 4 taps attached and never read; RSS
+/// must stay within `buffer_bytes` + 1 MiB (everything held counts against the buffer, and the
+/// taps hold at most a sixteenth of it each).
+fn outage(lines: &[Vec<u8>], kind: &str) {
     let secs: u64 = std::env::var("OUTAGE_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let buffer = 8 << 20;
+    let hanging = kind == "hanging";
+    let address = match hanging {
+        true => hanging_server(),
+        false => std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap(),
+    };
     let rss_before = rss_kib();
-    let log = Logger::builder()
-        .base_url(&format!("http://{dead}"))
-        .collection("outage")
-        .buffer_bytes(buffer)
-        .build()
-        .unwrap();
+    let builder = Logger::builder()
+        .base_url(&format!("http://{address}"))
+        .collection("outage");
+    let log = match hanging {
+        true => builder.low_memory(true).build().unwrap(),
+        false => builder.buffer_bytes(8 << 20).build().unwrap(),
+    };
+    let buffer = logship::Config {
+        low_memory: hanging,
+        buffer_bytes: (!hanging).then_some(8 << 20),
+        ..Default::default()
+    }
+    .buffer_bytes();
+    let taps: Vec<_> = (0..if hanging { 4 } else { 0 })
+        .map(|_| log.subscribe().unwrap())
+        .collect();
+    // Growth is measured from here: the logger's fixed cost (threads, HTTP client, zstd
+    // context, the preallocated ring) is printed apart.
+    let rss_started = rss_kib();
+    let startup = rss_started.saturating_sub(rss_before);
     let start = Instant::now();
     let mut peak = 0;
     let mut i = 0;
     while start.elapsed() < Duration::from_secs(secs) {
         for _ in 0..1000 {
-            log.write(&lines[i % lines.len()]).unwrap();
+            let _ = log.write(&lines[i % lines.len()]);
             i += 1;
         }
         peak = peak.max(rss_kib());
@@ -565,10 +601,13 @@ fn outage(lines: &[Vec<u8>]) {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
     let stats = log.stats();
+    let grew = peak.saturating_sub(rss_started);
+    let bound = (buffer as u64 + (1 << 20)) / 1024;
     println!(
-        "outage {secs} s at 10,000 lines/s, buffer_bytes {} KiB: RSS grew {} KiB at peak, queued {} KiB, dropped {} of {}",
+        "outage {secs} s at 10,000 lines/s, {kind} server, buffer_bytes {} KiB, {} taps: RSS grew {grew} KiB at peak (bound: buffer_bytes + 1 MiB = {bound} KiB{}) after {startup} KiB to start the logger, queued {} KiB, dropped {} of {}",
         buffer / 1024,
-        peak.saturating_sub(rss_before),
+        taps.len(),
+        if grew <= bound { ", within" } else { ", OVER" },
         stats.queued_bytes / 1024,
         stats.dropped,
         stats.written

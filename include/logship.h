@@ -99,6 +99,12 @@
 #define LOG_E_RANDOM -11
 
 /**
+ * log_subscribe: 16 subscriptions are open already (each holds up to a sixteenth of
+ * `buffer_bytes` of undelivered entries, 1 MiB at most); end one with log_unsubscribe first.
+ */
+#define LOG_E_TOO_MANY_TAPS -12
+
+/**
  * A logger's counters (docs/PROTOCOL.md §4). Every non-empty write ends up counted in exactly
  * one of `uploaded`, `dropped`, `rejected` or `beaconed` (always 0 here), or is still queued.
  */
@@ -253,18 +259,21 @@ int log_destination_stats(uint32_t index, struct logship_stats *out, int *using_
 
 /**
  * Subscribes to the tap: `fn(entry, len, user)` is called for every entry from now on, after a
- * replay of the most recent ones (up to 16 KiB). Each subscription has its own thread and its
- * own bounded queue (1 MiB): a slow callback never slows log_write or other subscriptions; if it
- * falls that far behind, it misses its own oldest entries. Thread-safe.
+ * replay of the most recent ones (up to 16 KiB). At most 16 subscriptions at a time; each has
+ * its own thread, which sleeps until an entry arrives (it never polls), and its own bounded
+ * queue (a sixteenth of `buffer_bytes`, 1 MiB at most): a slow callback never slows log_write or
+ * other subscriptions; if it falls that far behind, it misses its own oldest entries.
+ * Thread-safe.
  *
  * `user` is passed through untouched; it must stay valid until log_unsubscribe returns, or
  * log_shutdown returns LOG_OK (after a LOG_E_TIMEOUT from log_shutdown: until the callback then
- * running returns). An idle subscription's thread sleeps until an entry arrives: it never polls. From inside a callback you may call log_write, log_flush, log_stats, log_subscribe
- * and log_last_error, but not log_unsubscribe, log_shutdown or log_init (LOG_E_IN_CALLBACK).
+ * running returns). From inside a callback you may call log_write, log_flush, log_stats,
+ * log_subscribe and log_last_error, but not log_unsubscribe, log_shutdown or log_init
+ * (LOG_E_IN_CALLBACK).
  *
  * Returns a subscription id (>= 0; later subscriptions get other ids), or LOG_E_INVALID_ARG if
- * `fn` is NULL, LOG_E_NOT_INITIALIZED, LOG_E_SHUT_DOWN, or LOG_E_RUNTIME if no thread could be
- * started.
+ * `fn` is NULL, LOG_E_NOT_INITIALIZED, LOG_E_SHUT_DOWN, LOG_E_TOO_MANY_TAPS past 16, or
+ * LOG_E_RUNTIME if no thread could be started.
  *
  * # Safety
  * `fn` is NULL or a function that may be called, from another thread, with `user` until the

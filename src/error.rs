@@ -28,6 +28,12 @@ pub enum Error {
     /// logship does not start without it.
     #[error("the system's random source failed: {0}")]
     Random(String),
+    /// As many tap subscriptions as a logger takes are open already; unsubscribe one first.
+    #[error("at most {max} tap subscriptions at a time")]
+    TooManySubscriptions {
+        /// The cap (each subscription holds up to a sixteenth of `buffer_bytes`, 1 MiB at most).
+        max: usize,
+    },
     /// The disk spool (`spool_dir`) cannot be opened, locked, written or synced.
     #[error("spool_dir: {0}")]
     Spool(String),

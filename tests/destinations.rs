@@ -212,7 +212,7 @@ fn the_tap_shows_each_entry_once_however_many_destinations() {
         })
         .build()
         .unwrap();
-    let tap = log.subscribe();
+    let tap = log.subscribe().unwrap();
     for i in 0..3 {
         log.write(format!("seen once {i}").as_bytes()).unwrap();
     }

@@ -406,12 +406,25 @@ fn the_shared_vectors_arrive_byte_for_byte() {
 }
 
 #[test]
+fn subscriptions_are_capped_at_16() {
+    let c = collector();
+    let log = logger(&c.url(), "tap-cap").build().unwrap();
+    let mut taps: Vec<_> = (0..16).map(|_| log.subscribe().unwrap()).collect();
+    assert_eq!(
+        log.subscribe().err(),
+        Some(Error::TooManySubscriptions { max: 16 })
+    );
+    taps.pop();
+    assert!(log.subscribe().is_ok(), "room again once one is dropped");
+}
+
+#[test]
 fn the_tap_sees_every_entry_with_a_replay_first() {
     let c = collector();
     let log = logger(&c.url(), "tap").build().unwrap();
     log.write(b"before subscribing").unwrap();
     log.flush(Duration::from_secs(5)).unwrap();
-    let tap = log.subscribe();
+    let tap = log.subscribe().unwrap();
     for i in 0..100 {
         log.write(format!("live {i}").as_bytes()).unwrap();
     }

@@ -642,7 +642,7 @@ async fn tap_is_websocket_like_and_survives_throwing_listeners() {
         "baseUrl": collector(), "collection": collection, "skipClientTime": true,
         "flushDelayMs": 0,
     }));
-    let tap = log.tap();
+    let tap = log.tap().unwrap();
     let tap_js: &JsValue = tap.as_ref();
     assert_eq!(get(tap_js, "readyState"), 1);
     assert_eq!(get(tap_js, "OPEN"), 1);
@@ -689,7 +689,7 @@ async fn tap_is_websocket_like_and_survives_throwing_listeners() {
     assert_eq!(js_sys::Array::from(&get(&seen, "listener")).length(), 3);
 
     // A new tap starts with a replay of recent entries; shutdown closes it.
-    let replayed = log.tap();
+    let replayed = log.tap().unwrap();
     let seen = collect(&replayed);
     sleep(50).await;
     assert_eq!(js_sys::Array::from(&get(&seen, "listener")).length(), 4);
@@ -707,7 +707,7 @@ async fn a_tap_listener_that_logs_cannot_feed_itself() {
         "baseUrl": collector(), "collection": collection, "skipClientTime": true,
         "flushDelayMs": 0,
     })));
-    let tap = log.tap();
+    let tap = log.tap().unwrap();
     let heard = Rc::new(Cell::new(0));
     let (echo_log, echo_heard) = (log.clone(), heard.clone());
     let echo = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {

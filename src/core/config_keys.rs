@@ -147,7 +147,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "max_batch_bytes", kind: Kind::Size, default: KeyDefault::Bytes(256 * 1024), low_memory: Some(64 * 1024), doors: ALL, per_destination: true,
           doc: "The upload body limit, 1 KiB to 16 MiB." },
     Key { name: "buffer_bytes", kind: Kind::Size, default: KeyDefault::PlatformBytes { native: 32 * 1024 * 1024, browser: 4 * 1024 * 1024 }, low_memory: Some(512 * 1024), doors: ALL, per_destination: true,
-          doc: "Bounds every byte held, queued or uploading: at least twice `max_batch_bytes`." },
+          doc: "Bounds every byte held, queued or uploading (the batch in flight and its compressed form included): at least twice `max_batch_bytes`. Taps hold at most as much again (16 subscriptions, a sixteenth each)." },
     Key { name: "on_full", kind: Kind::Choice(&ON_FULL), default: KeyDefault::FirstVariant, low_memory: None, doors: ALL, per_destination: true,
           doc: "When the buffer is full: `drop_oldest` entries, or `drop_newest` (refuse the new write)." },
     Key { name: "low_memory", kind: Kind::Flag, default: KeyDefault::Flag(false), low_memory: None, doors: ALL, per_destination: false,

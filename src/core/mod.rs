@@ -97,7 +97,7 @@ impl Shared {
                 max_batch_bytes: config.max_batch_bytes(),
                 on_full: config.on_full,
             }),
-            tap: Tap::default(),
+            tap: Tap::new(tap::subscriber_bytes(config.buffer_bytes())),
             encode_options: config.encode_options(proc_id),
             metrics,
             body_format: config.body_format(),
@@ -142,11 +142,15 @@ impl Shared {
             .push(KIND_ENCODED | flags, &entry, unix_nanos, Some(proc_seq))
     }
 
-    /// A new tap subscriber (replay first, then every entry).
-    pub fn subscribe(&self) -> Arc<Subscriber> {
-        let (subscriber, count) = self.tap.subscribe();
+    /// A new tap subscriber (replay first, then every entry), unless [`tap::MAX_SUBSCRIBERS`]
+    /// are subscribed already.
+    pub fn subscribe(&self) -> Result<Arc<Subscriber>, crate::error::Error> {
+        let (subscriber, count) =
+            (self.tap.subscribe()).ok_or(crate::error::Error::TooManySubscriptions {
+                max: tap::MAX_SUBSCRIBERS,
+            })?;
         self.queue.set_subscribers(count);
-        subscriber
+        Ok(subscriber)
     }
 
     pub fn unsubscribe(&self, id: u64) {

@@ -230,6 +230,11 @@ impl Queue {
         st.held = st.held.saturating_sub(taken) + body;
     }
 
+    /// A batch in flight holds `bytes` more (its compressed form, the HTTP client's copy).
+    pub fn hold(&self, bytes: usize) {
+        self.lock().held += bytes;
+    }
+
     /// A settled batch of `body` bytes no longer holds room.
     pub fn unhold(&self, body: usize) {
         let mut st = self.lock();

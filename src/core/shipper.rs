@@ -295,6 +295,25 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             Some((compressed, codec)) => (&compressed[..], Some(codec.content_encoding())),
             None => (body, None),
         };
+        // What this batch holds besides its body, counted against `buffer_bytes` while it is in
+        // flight: its compressed form, and the copy the runtime's HTTP client takes of what goes
+        // on the wire (once per batch: every attempt shares it).
+        let in_flight = compressed.as_ref().map_or(0, |(c, _)| c.len()) + wire.len();
+        let queue = &self.intake.shared.queue;
+        queue.hold(in_flight);
+        let delivery = self.send_until_settled(batch, wire, content_encoding).await;
+        self.transport.release_body();
+        self.intake.shared.queue.unhold(in_flight);
+        delivery
+    }
+
+    /// Sends one batch's wire body until it is delivered, rejected, or must be split.
+    async fn send_until_settled(
+        &mut self,
+        batch: &Batch,
+        wire: &[u8],
+        content_encoding: Option<&'static str>,
+    ) -> Result<Delivery, Stopped> {
         let orig_content_length = content_encoding.map(|_| batch.len());
         let mut backoff = Backoff::new(self.settings.retry_initial, self.settings.retry_max);
         loop {

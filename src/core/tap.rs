@@ -9,8 +9,16 @@ use event_listener::{Event, EventListener};
 
 /// A new subscriber first receives up to this many bytes of the most recent entries.
 pub const REPLAY_BYTES: usize = 16 * 1024;
-/// Each subscriber holds at most this many bytes of undelivered entries.
+/// Each subscriber holds at most this many bytes of undelivered entries, or a sixteenth of
+/// `buffer_bytes` if that is less ([`subscriber_bytes`]).
 pub const SUBSCRIBER_QUEUE_BYTES: usize = 1024 * 1024;
+/// At most this many subscribers at a time: together they hold at most `buffer_bytes` more.
+pub const MAX_SUBSCRIBERS: usize = 16;
+
+/// What one subscriber may hold with a buffer of `buffer_bytes`.
+pub fn subscriber_bytes(buffer_bytes: usize) -> usize {
+    SUBSCRIBER_QUEUE_BYTES.min(buffer_bytes / MAX_SUBSCRIBERS)
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -56,6 +64,8 @@ struct Inbox {
 /// One subscriber's bounded queue.
 pub struct Subscriber {
     id: u64,
+    /// Bytes of undelivered entries it may hold.
+    limit: usize,
     inbox: Mutex<Inbox>,
     event: Event,
 }
@@ -66,7 +76,7 @@ impl Subscriber {
         if inbox.closed {
             return;
         }
-        while inbox.bytes + entry.len() > SUBSCRIBER_QUEUE_BYTES {
+        while inbox.bytes + entry.len() > self.limit {
             let Some(old) = inbox.entries.pop_front() else {
                 break;
             };
@@ -137,12 +147,20 @@ struct TapState {
     closed: bool,
 }
 
-#[derive(Default)]
 pub struct Tap {
     state: Mutex<TapState>,
+    /// What each subscriber may hold ([`subscriber_bytes`]).
+    subscriber_bytes: usize,
 }
 
 impl Tap {
+    pub fn new(subscriber_bytes: usize) -> Self {
+        Tap {
+            state: Mutex::default(),
+            subscriber_bytes,
+        }
+    }
+
     /// Publishes one entry (without its trailing newline).
     pub fn publish(&self, entry: &[u8]) {
         let mut st = lock(&self.state);
@@ -156,12 +174,17 @@ impl Tap {
         }
     }
 
-    /// Adds a subscriber, which starts with the replay; returns it and the new subscriber count.
-    pub fn subscribe(&self) -> (Arc<Subscriber>, usize) {
+    /// Adds a subscriber, which starts with the replay; returns it and the new subscriber count,
+    /// or `None` when [`MAX_SUBSCRIBERS`] are subscribed already.
+    pub fn subscribe(&self) -> Option<(Arc<Subscriber>, usize)> {
         let mut st = lock(&self.state);
+        if st.subscribers.len() >= MAX_SUBSCRIBERS {
+            return None;
+        }
         st.next_id += 1;
         let subscriber = Arc::new(Subscriber {
             id: st.next_id,
+            limit: self.subscriber_bytes,
             inbox: Mutex::default(),
             event: Event::new(),
         });
@@ -173,7 +196,7 @@ impl Tap {
         } else {
             st.subscribers.push(subscriber.clone());
         }
-        (subscriber, st.subscribers.len())
+        Some((subscriber, st.subscribers.len()))
     }
 
     /// Removes a subscriber; returns the new subscriber count.
@@ -201,11 +224,11 @@ mod tests {
 
     #[test]
     fn replay_keeps_the_last_16_kib() {
-        let tap = Tap::default();
+        let tap = Tap::new(SUBSCRIBER_QUEUE_BYTES);
         for i in 0..1000 {
             tap.publish(format!("{{\"text\":\"entry {i:04}\"}}").as_bytes());
         }
-        let (sub, _) = tap.subscribe();
+        let (sub, _) = tap.subscribe().unwrap();
         let replayed: Vec<Arc<str>> = std::iter::from_fn(|| sub.try_recv()).collect();
         let total: usize = replayed.iter().map(|e| e.len()).sum();
         assert!(
@@ -219,9 +242,9 @@ mod tests {
 
     #[test]
     fn a_slow_subscriber_loses_only_its_own_oldest() {
-        let tap = Tap::default();
-        let (slow, _) = tap.subscribe();
-        let (fast, _) = tap.subscribe();
+        let tap = Tap::new(SUBSCRIBER_QUEUE_BYTES);
+        let (slow, _) = tap.subscribe().unwrap();
+        let (fast, _) = tap.subscribe().unwrap();
         let entry = vec![b'x'; 1000];
         let n = 3 * SUBSCRIBER_QUEUE_BYTES / 1000;
         let mut fast_got = 0;
@@ -239,9 +262,31 @@ mod tests {
     }
 
     #[test]
+    fn subscribers_are_capped_and_bounded_by_a_share_of_the_buffer() {
+        assert_eq!(subscriber_bytes(64 << 20), SUBSCRIBER_QUEUE_BYTES);
+        assert_eq!(subscriber_bytes(1 << 20), 64 * 1024);
+        let tap = Tap::new(subscriber_bytes(1 << 20));
+        let subscribers: Vec<_> = (0..MAX_SUBSCRIBERS)
+            .map(|_| tap.subscribe().unwrap())
+            .collect();
+        assert!(tap.subscribe().is_none(), "one more than the cap");
+        tap.publish(&[b'x'; 1000].repeat(100));
+        for _ in 0..100 {
+            tap.publish(&[b'x'; 1000]);
+        }
+        let (first, _) = &subscribers[0];
+        let held: usize = std::iter::from_fn(|| first.try_recv())
+            .map(|e| e.len())
+            .sum();
+        assert!(held <= 64 * 1024 && held > 60 * 1024, "{held}");
+        tap.unsubscribe(first.id());
+        assert!(tap.subscribe().is_some(), "room again");
+    }
+
+    #[test]
     fn close_ends_receivers_after_draining() {
-        let tap = Tap::default();
-        let (sub, count) = tap.subscribe();
+        let tap = Tap::new(SUBSCRIBER_QUEUE_BYTES);
+        let (sub, count) = tap.subscribe().unwrap();
         assert_eq!(count, 1);
         tap.publish(b"a");
         tap.close();

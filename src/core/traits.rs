@@ -79,6 +79,9 @@ pub trait Transport {
         false
     }
 
+    /// The batch being sent is settled: a copy of its wire body kept for its retries can go.
+    fn release_body(&self) {}
+
     /// Whether the network is known to be up (browsers know; elsewhere assume it is).
     fn is_online(&self) -> bool {
         true

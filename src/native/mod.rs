@@ -251,12 +251,14 @@ impl Logger {
     }
 
     /// A live view of every entry from now on, after a replay of up to the last 16 KiB.
-    pub fn subscribe(&self) -> Subscription {
+    /// Each subscription holds at most a sixteenth of `buffer_bytes` (1 MiB at most) of entries
+    /// it has not received; [`Error::TooManySubscriptions`] past 16 at a time.
+    pub fn subscribe(&self) -> Result<Subscription, Error> {
         let shared = self.inner.core.first().clone();
-        Subscription {
-            subscriber: shared.subscribe(),
+        Ok(Subscription {
+            subscriber: shared.subscribe()?,
             shared,
-        }
+        })
     }
 
     /// The counters of the (first) destination; see [`Logger::destination_stats`] for each one.

@@ -2,9 +2,10 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use futures::channel::oneshot;
 
 use crate::core::traits::{
@@ -21,6 +22,9 @@ const ZSTD_LEVEL: i32 = 1;
 pub struct HttpTransport {
     client: reqwest::Client,
     compressor: Compressor,
+    /// The wire body of the batch being sent, by batch id: reqwest takes an owned body, and
+    /// every attempt of one batch shares this one copy (released when the batch settles).
+    body: Mutex<Option<(String, Bytes)>>,
 }
 
 impl HttpTransport {
@@ -36,7 +40,21 @@ impl HttpTransport {
         Ok(HttpTransport {
             client,
             compressor: Compressor::start()?,
+            body: Mutex::default(),
         })
+    }
+
+    /// The shared copy of a batch's wire body, made at its first attempt.
+    fn body_for(&self, batch_id: &str, wire: &[u8]) -> Bytes {
+        let mut kept = self.body.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*kept {
+            Some((id, body)) if id == batch_id && body.len() == wire.len() => body.clone(),
+            _ => {
+                let body = Bytes::copy_from_slice(wire);
+                *kept = Some((batch_id.to_owned(), body.clone()));
+                body
+            }
+        }
     }
 }
 
@@ -101,7 +119,7 @@ impl Transport for HttpTransport {
                 .post(request.url)
                 .header("Content-Type", "application/json")
                 .header(crate::core::batch::BATCH_HEADER, request.batch_id)
-                .body(request.body.to_vec());
+                .body(self.body_for(request.batch_id, request.body));
             if let (Some(encoding), Some(len)) =
                 (request.content_encoding, request.orig_content_length)
             {
@@ -179,6 +197,10 @@ impl Transport for HttpTransport {
 
     fn preferred_codec(&self) -> Option<Codec> {
         Some(Codec::Zstd)
+    }
+
+    fn release_body(&self) {
+        *self.body.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     fn compresses_in_background(&self) -> bool {

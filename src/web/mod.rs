@@ -292,9 +292,11 @@ impl Logger {
     }
 
     /// A WebSocket-like live view of the stream (replay of recent entries, then every new one).
-    pub fn tap(&self) -> LogTap {
+    /// Throws past 16 open taps (each holds at most a sixteenth of `bufferBytes` of entries its
+    /// listeners have not received yet, 1 MiB at most).
+    pub fn tap(&self) -> Result<LogTap, JsValue> {
         let shared = self.inner.core.first().clone();
-        let subscriber = shared.subscribe();
+        let subscriber = shared.subscribe().map_err(|e| error(e.to_string()))?;
         let id = subscriber.id();
         let unsubscribe = shared.clone();
         let close = Closure::<dyn FnMut()>::new(move || unsubscribe.unsubscribe(id));
@@ -310,7 +312,7 @@ impl Logger {
             events.end();
             drop(close);
         });
-        tap
+        Ok(tap)
     }
 }
 

@@ -13,7 +13,7 @@ use logship::Error;
 
 use super::exports::{
     LOG_E_CONFIG, LOG_E_DROPPED, LOG_E_NOT_INITIALIZED, LOG_E_PANIC, LOG_E_RANDOM, LOG_E_RUNTIME,
-    LOG_E_SHUT_DOWN, LOG_E_TIMEOUT, LOG_OK,
+    LOG_E_SHUT_DOWN, LOG_E_TIMEOUT, LOG_E_TOO_MANY_TAPS, LOG_OK,
 };
 
 thread_local! {
@@ -77,6 +77,7 @@ impl From<Error> for Failure {
             Error::QueueFull => LOG_E_DROPPED,
             Error::Timeout { .. } => LOG_E_TIMEOUT,
             Error::Random(_) => LOG_E_RANDOM,
+            Error::TooManySubscriptions { .. } => LOG_E_TOO_MANY_TAPS,
             _ => LOG_E_RUNTIME,
         };
         // Unit and small variants are formatted straight into the thread's message buffer, so a

@@ -132,7 +132,7 @@ pub(crate) fn subscribe(callback: Callback, user: *mut c_void) -> Result<c_int, 
         return Err(SHUT_DOWN);
     }
     let id = (global.next_tap_id.fetch_add(1, Ordering::Relaxed) & i32::MAX as u32) as c_int;
-    let subscription = Arc::new(door.logger.subscribe());
+    let subscription = Arc::new(door.logger.subscribe()?);
     let control = Arc::new(Mutex::new(TapMode::Run));
     let (ended_sender, ended) = mpsc::channel();
     let tap = Tap {

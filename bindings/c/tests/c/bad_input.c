@@ -1,6 +1,7 @@
 /* Every bad input gets an error code and a message, never a crash: calls before log_init, NULL
  * pointers, invalid configurations (the message names the problem and never the private id),
- * double init, calls after log_shutdown, a 10 MiB line, a full buffer, a deadline that passes.
+ * double init, calls after log_shutdown, a 10 MiB line, a full buffer, a deadline that passes,
+ * a 17th subscription.
  * usage: bad_input COLLECTOR_URL REFUSING_URL PRIVATE_ID */
 #include <pthread.h>
 #include <string.h>
@@ -125,6 +126,14 @@ int main(int argc, char **argv) {
     EXPECT_FAILURE(log_subscribe(NULL, NULL), LOG_E_INVALID_ARG, "fn is NULL");
     EXPECT_FAILURE(log_unsubscribe(-1), LOG_E_INVALID_ARG, "no subscription");
     EXPECT_FAILURE(log_unsubscribe(999999), LOG_E_INVALID_ARG, "no subscription");
+    {
+        int ids[16], n;
+        for (n = 0; n < 16; n++) CHECK((ids[n] = log_subscribe(ignore_entry, NULL)) >= 0);
+        EXPECT_FAILURE(log_subscribe(ignore_entry, NULL), LOG_E_TOO_MANY_TAPS, "at most 16");
+        CHECK_RC(log_unsubscribe(ids[0]), LOG_OK);
+        CHECK((ids[0] = log_subscribe(ignore_entry, NULL)) >= 0);
+        for (n = 0; n < 16; n++) CHECK_RC(log_unsubscribe(ids[n]), LOG_OK);
+    }
     big = malloc(BIG_LINE);
     CHECK(big != NULL);
     memset(big, 'x', BIG_LINE);
