@@ -8,7 +8,7 @@
 //  5. prints the raw and gzipped size of everything the package ships, writes SIZE.md, fails over
 //     the regression ceiling; copies the package next to www/playground.html for the playground.
 //
-// Needs `npm install` first (esbuild, binaryen). Environment: CARGO_TARGET_DIR (default
+// Needs `npm ci` first (esbuild, binaryen). Environment: CARGO_TARGET_DIR (default
 // <repo>/target), WASM_OPT (a wasm-opt to use instead of the binaryen package's).
 
 import { spawnSync } from "node:child_process";
