@@ -3,7 +3,8 @@
 //
 //  1. installs the pinned wasm-bindgen CLI if it is missing (it must equal Cargo.toml's pin);
 //  2. compiles the crate for wasm32 with the size-optimised `release-wasm` profile (Cargo.toml);
-//  3. runs `wasm-bindgen --target web` (ES module + TypeScript types) into dist/;
+//  3. runs `wasm-bindgen --target web` (ES module + TypeScript types) into dist/, dedupes the
+//     module's glue imports and adds the level methods (finishModule);
 //  4. runs `wasm-opt -Oz` (binaryen, from the `binaryen` devDependency);
 //  5. prints the raw and gzipped size of everything the package ships, writes SIZE.md, fails over
 //     the regression ceiling; copies the package next to www/playground.html for the playground.
@@ -24,8 +25,9 @@ const WASM_BINDGEN_VERSION = "0.2.130";
 export const BUDGET_GZIP = 60000;
 const GOAL_GZIP = 20000;
 /** Regression guard: `npm run build` and `npm test` fail above this (lower it as the size drops;
- * raised from 92000 when batching by time since the first entry landed, issue 13). */
-export const CEILING_GZIP = 93000;
+ * raised from 92000 when batching by time since the first entry landed, issue 13; from 93000 by
+ * 200 for the level methods and `child`, issue 15: 426 bytes of glue.js, less 25 of deduped imports). */
+export const CEILING_GZIP = 93200;
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repo = resolve(pkg, "../..");
@@ -83,6 +85,31 @@ export function measure() {
   return { rows, total };
 }
 
+/**
+ * Two edits to the module wasm-bindgen generates:
+ * - it imports glue.js once per Rust `extern` block that uses it and lists each namespace under the
+ *   same key of the wasm imports object (bundlers warn "Duplicate key"): one import and one key stay;
+ * - the level methods and `child` are JS (glue.js `addLevelMethods`): the module adds them to Logger
+ *   when it loads, as it adds `Symbol.dispose`.
+ */
+function finishModule() {
+  const file = join(dist, "logship.js");
+  const kept = new Map();
+  let js = readFileSync(file, "utf8")
+    .replace(/^import \* as (\w+) from "([^"]+)";?\n/gm, (line, alias, module) => {
+      if (kept.has(module)) return "";
+      kept.set(module, alias);
+      return line;
+    })
+    .replace(/^\s*"([^"]+)": (\w+),\n/gm, (line, module, alias) =>
+      kept.has(module) && kept.get(module) !== alias ? "" : line,
+    );
+  const glue = [...kept.keys()].find((module) => module.endsWith("/src/web/glue.js"));
+  if (!glue) throw new Error("wasm-bindgen's module does not import src/web/glue.js");
+  js += `import { addLevelMethods } from "${glue}";\naddLevelMethods(Logger);\n`;
+  writeFileSync(file, js);
+}
+
 /** Minifies the JS glue and snippets in place (esbuild): what ships is what is measured. */
 function minify() {
   const require = createRequire(import.meta.url);
@@ -133,6 +160,7 @@ function build() {
     bg,
   ]);
 
+  finishModule();
   minify();
 
   const { rows, total } = measure();

@@ -141,6 +141,88 @@ test("hidden tab: the queue leaves at once, and the page goes on logging", async
   await page.close();
 });
 
+test("level methods and child loggers: the entries of the Rust log/tracing facades arrive", async () => {
+  const collection = unique("page-levels");
+  const { page, errors } = await openLogger(collection, { flushDelayMs: 600000 });
+  const result = await page.evaluate(async () => {
+    const log = window.log;
+    const tapped = [];
+    log.tap().onmessage = (ev) => tapped.push(ev.data);
+    const returned = [
+      log.trace("tracing", { step: 1 }),
+      log.debug("details [v1] inside", { list: [1, 2] }),
+      log.info("saved", { id: 7 }),
+      log.warn("slow", { ms: 812.5, ok: false }),
+      log.error("failed"),
+    ];
+    const bound = { requestId: "r-1" };
+    const request = log.child(bound);
+    bound.requestId = "changed later"; // a child keeps what it was given
+    const db = request.child({ component: "db" });
+    returned.push(
+      request.info("served", { status: 200 }),
+      db.warn("retrying", { requestId: "r-2", attempt: 2 }),
+      db.debug("no context of its own"),
+      log.info("the parent has no bound fields"),
+    );
+    // What the README documents for input JSON cannot hold as it is.
+    const circular = { name: "loop", inner: {} };
+    circular.inner.back = circular;
+    const shared = { same: true };
+    returned.push(
+      log.info(42, "not an object"),
+      log.info("an array", [1, 2]),
+      log.info("circular", circular),
+      log.info("shared, not circular", { a: shared, b: shared }),
+      log.info("unrepresentable", { big: 10n, nan: NaN, inf: -Infinity, fn: () => 1 }),
+      log.error("caught", new Error("bad")),
+      log.info("throwing getter", { get bad() { throw new Error("nope"); } }),
+      log.warn({ an: "object message" }),
+    );
+    request.free(); // frees nothing: the child shares the logger
+    log.write("write stays");
+    log.json({ json: "stays" });
+    await log.flush(10000);
+    await new Promise((ok) => setTimeout(ok, 0)); // tap events are dispatched from a task
+    return { returned, tapped, childIsLogger: request instanceof log.constructor, stats: db.stats() };
+  });
+  assert.deepEqual(result.returned, Array(17).fill(true));
+  assert.equal(result.childIsLogger, true);
+  assert.equal(result.stats.uploaded, 19);
+  const got = await entries(collector.url, collection);
+  const stack = (e) => e.fields?.error?.stack;
+  assert.match(stack(got[14]), /^Error: bad\n/);
+  delete got[14].fields.error.stack;
+  assert.match(got[15].fields.logshipError, /^fields not serializable: Error: nope/);
+  got[15].fields.logshipError = "…";
+  assert.deepEqual(got, [
+    { v: 2, level: "TRACE", message: "tracing", fields: { step: 1 } },
+    { v: 1, level: "DEBUG", message: "details [v1] inside", fields: { list: [1, 2] } },
+    { level: "INFO", message: "saved", fields: { id: 7 } },
+    { level: "WARN", message: "slow", fields: { ms: 812.5, ok: false } },
+    { level: "ERROR", message: "failed" },
+    { level: "INFO", message: "served", fields: { requestId: "r-1", status: 200 } },
+    { level: "WARN", message: "retrying", fields: { requestId: "r-2", component: "db", attempt: 2 } },
+    { v: 1, level: "DEBUG", message: "no context of its own", fields: { requestId: "r-1", component: "db" } },
+    { level: "INFO", message: "the parent has no bound fields" },
+    { level: "INFO", message: "42", fields: { context: "not an object" } },
+    { level: "INFO", message: "an array", fields: { context: [1, 2] } },
+    { level: "INFO", message: "circular", fields: { name: "loop", inner: { back: "[Circular]" } } },
+    { level: "INFO", message: "shared, not circular", fields: { a: { same: true }, b: { same: true } } },
+    { level: "INFO", message: "unrepresentable", fields: { big: "10", nan: "NaN", inf: "-Infinity" } },
+    { level: "ERROR", message: "caught", fields: { error: { name: "Error", message: "bad" } } },
+    { level: "INFO", message: "throwing getter", fields: { logshipError: "…" } },
+    { level: "WARN", message: '{"an":"object message"}' },
+    { text: "write stays" },
+    { json: "stays" },
+  ]);
+  // The exact text, member order included, as the facades write it (the tap shows the entry as sent).
+  assert.equal(result.tapped[2], '{"level":"INFO","message":"saved","fields":{"id":7}}');
+  assert.equal(result.tapped[1], '{"v":1,"level":"DEBUG","message":"details \\u005bv1] inside","fields":{"list":[1,2]}}');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("a Vite build of an app using the package uploads", async () => {
   const app = mkdtempSync(join(tmpdir(), "logship-vite-"));
   try {
