@@ -1,23 +1,21 @@
-// The npm package as users get it (`npm pack`), in Debian's Chromium through playwright-core:
-// from a plain <script type="module"> on a static server, and from a Vite build. The collector
-// must hold every line, including the last one written just before the page goes away.
+// The npm package as users get it (`npm pack`), in Debian's Chromium through playwright-core,
+// from a plain <script type="module"> on a static server (bundlers: consumers.test.mjs). The
+// collector must hold every line, including the last one written just before the page goes away.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { BUDGET_GZIP, CEILING_GZIP, measure } from "../scripts/build.mjs";
 import {
   ensureBuilt,
   entries,
-  env,
+  installPacked,
   launchChromium,
   pkg,
   repo,
-  run,
   startCollector,
   startStatic,
   unique,
@@ -28,16 +26,6 @@ let collector;
 let site;
 let browser;
 let root;
-
-/** Installs the packed package into `dir`/node_modules/logship, as npm would. */
-function installPacked(dir) {
-  const out = spawnSync("npm", ["pack", "--json", "--pack-destination", dir], { cwd: pkg, env, encoding: "utf8" });
-  assert.equal(out.status, 0, out.stderr);
-  const [{ filename }] = JSON.parse(out.stdout);
-  mkdirSync(join(dir, "node_modules"), { recursive: true });
-  run("tar", ["-xzf", join(dir, filename), "-C", join(dir, "node_modules")]);
-  renameSync(join(dir, "node_modules", "package"), join(dir, "node_modules", "logship"));
-}
 
 before(async () => {
   ensureBuilt();
@@ -221,52 +209,6 @@ test("level methods and child loggers: the entries of the Rust log/tracing facad
   assert.equal(result.tapped[1], '{"v":1,"level":"DEBUG","message":"details \\u005bv1] inside","fields":{"list":[1,2]}}');
   assert.deepEqual(errors, []);
   await page.close();
-});
-
-test("a Vite build of an app using the package uploads", async () => {
-  const app = mkdtempSync(join(tmpdir(), "logship-vite-"));
-  try {
-    installPacked(app);
-    writeFileSync(
-      join(app, "index.html"),
-      `<!doctype html><meta charset="utf-8"><title>vite app</title><script type="module" src="/main.js"></script>\n`,
-    );
-    writeFileSync(
-      join(app, "main.js"),
-      `import init, { Logger } from "logship";
-const q = new URLSearchParams(location.search);
-await init();
-const log = new Logger({ baseUrl: q.get("collector"), collection: q.get("collection"), flushDelayMs: 0 });
-log.write("hello from a vite build");
-log.json({ bundler: "vite" });
-await log.flush(10000);
-window.done = { publicId: log.publicId, stats: log.stats() };
-`,
-    );
-    run("node", [join(pkg, "node_modules", "vite", "bin", "vite.js"), "build", app, "--logLevel", "warn"], {
-      cwd: app,
-    });
-    const assets = readdirSync(join(app, "dist", "assets"));
-    assert.ok(assets.some((f) => f.endsWith(".wasm")), assets.join());
-    const built = await startStatic(join(app, "dist"));
-    try {
-      const collection = unique("page-vite");
-      const page = await browser.context.newPage();
-      await page.goto(`${built.url}/?collector=${encodeURIComponent(collector.url)}&collection=${collection}`);
-      const done = await page.waitForFunction(() => window.done).then((h) => h.jsonValue());
-      assert.equal(done.publicId.length, 64);
-      assert.equal(done.stats.uploaded, 2);
-      const got = await entries(collector.url, collection);
-      assert.equal(got[0].text, "hello from a vite build");
-      assert.equal(got[1].bundler, "vite");
-      assert.match(got[0].logtail.client_time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
-      await page.close();
-    } finally {
-      await built.stop();
-    }
-  } finally {
-    rmSync(app, { recursive: true, force: true });
-  }
 });
 
 /** Real lines from tests/data/loghub (in the repository), cut or padded to 100 characters
