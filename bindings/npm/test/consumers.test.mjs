@@ -120,8 +120,7 @@ test("webpack 5 bundles the package without a warning", async () => {
 test("a TypeScript consumer using every documented option and method type-checks with tsc --strict", () => {
   copyFileSync(join(pkg, "test", "types", "consumer.ts"), join(app, "consumer.ts"));
   // esnext.disposable: wasm-bindgen's types give Logger a [Symbol.dispose] (the README says so).
-  // prettier-ignore
-  run("node", [join(pkg, "node_modules", "typescript", "bin", "tsc"), "--strict", "--noEmit", "--target", "es2022",
-    "--module", "esnext", "--moduleResolution", "bundler", "--lib", "es2022,dom,esnext.disposable", "--types", "",
-    join(app, "consumer.ts")], { cwd: app });
+  const tsc = join(pkg, "node_modules", "typescript", "bin", "tsc");
+  const flags = ["--strict", "--noEmit", "--target", "es2022", "--module", "esnext", "--moduleResolution", "bundler"];
+  run("node", [tsc, ...flags, "--lib", "es2022,dom,esnext.disposable", "--types", "", "consumer.ts"], { cwd: app });
 });

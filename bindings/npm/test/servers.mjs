@@ -206,7 +206,9 @@ export async function startStatic(root) {
     res.end(readFileSync(file));
   });
   const url = await listen(server);
-  return { url, stop: () => new Promise((ok) => server.close(ok)) };
+  // Chromium keeps idle connections open for minutes; close() alone would wait for them.
+  const stop = () => new Promise((ok) => (server.close(ok), server.closeAllConnections()));
+  return { url, stop };
 }
 
 /** Debian's Chromium, headless, with a fresh profile. */
