@@ -310,14 +310,16 @@ function merge(bound, context) {
 }
 
 /**
- * JSON.stringify's replacer for fields: what JSON cannot hold becomes a string (BigInt, NaN and the
- * infinities, as the tracing facade writes them), an Error its name, message and stack, and a
+ * JSON.stringify's replacer for fields: what JSON cannot hold becomes a string (BigInt, and NaN and
+ * the infinities as the tracing facade writes them), an Error its name, message and stack, and a
  * reference back to an enclosing object "[Circular]".
  */
 function replacer() {
   const ancestors = [];
   return function (key, value) {
-    if (typeof value === "bigint" || (typeof value === "number" && !isFinite(value))) return String(value);
+    if (typeof value === "bigint" || (typeof value === "number" && !isFinite(value))) {
+      return String(value).replace("Infinity", "inf"); // Rust's spelling: "NaN", "inf", "-inf"
+    }
     if (value === null || typeof value !== "object") return value;
     if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
     // `this` is the object holding `value`: what is above it on the stack is finished.

@@ -26,7 +26,7 @@ export const BUDGET_GZIP = 60000;
 const GOAL_GZIP = 20000;
 /** Regression guard: `npm run build` and `npm test` fail above this (lower it as the size drops;
  * raised from 92000 when batching by time since the first entry landed, issue 13; from 93000 by
- * 200 for the level methods and `child`, issue 15: 426 bytes of glue.js, less 25 of deduped imports). */
+ * 200 for the level methods and `child`, issue 15: 472 bytes of glue.js, less 25 of deduped imports). */
 export const CEILING_GZIP = 93200;
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), "..");
