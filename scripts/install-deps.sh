@@ -35,7 +35,7 @@ python3 -c "import opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.ht
 
 for dir in bindings/npm tests/e2e; do
   if [[ -f "$dir/package-lock.json" ]]; then
-    # npm ci rejects this lock (npm 11 and optional platform packages): install from it instead.
-    (cd "$dir" && npm install --no-save --no-audit --no-fund --loglevel=error)
+    # Exactly what the committed lock records (it lists every platform's optional packages).
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 done

@@ -279,6 +279,77 @@ export function stringify(value) {
   return json;
 }
 
+// --- level methods -------------------------------------------------------------------------------
+
+/**
+ * Gives the Logger class `trace`, `debug`, `info`, `warn`, `error` and `child` (build.mjs calls
+ * this from the generated module): each builds the entry the Rust `log`/`tracing` facades build
+ * (PROTOCOL.md §1.6) and hands it to `write`. Done here because JS already has what it needs
+ * (JSON.stringify, object spread), which Rust would have to ship in the wasm.
+ */
+export function addLevelMethods(Logger) {
+  const proto = Logger.prototype;
+  // Logtail verbosity per level, as in src/facade/: 0 is always shown.
+  for (const [name, verbosity] of Object.entries({ trace: 2, debug: 1, info: 0, warn: 0, error: 0 })) {
+    const level = name.toUpperCase();
+    proto[name] = function (message, context) {
+      return this.write(levelEntry(level, verbosity, message, this._fields, context));
+    };
+  }
+  // A child is the same logger (Object.create: every method, the same queue) with more bound
+  // fields, copied when it is made. Freeing it must not free the logger it shares.
+  const keep = { value() {} };
+  proto.child = function (context) {
+    const own = { _fields: { value: { ...merge(this._fields, context) } }, free: keep };
+    if (Symbol.dispose) own[Symbol.dispose] = keep;
+    return Object.create(this, own);
+  };
+}
+
+/** Bound fields plus a call's context (a non-object context goes under `context`, an Error under `error`). */
+function merge(bound, context) {
+  if (context == null) return bound;
+  const own = context instanceof Error ? { error: context } : isObject(context) ? context : { context };
+  return bound ? { ...bound, ...own } : own;
+}
+
+/**
+ * JSON.stringify's replacer for fields: what JSON cannot hold becomes a string (BigInt, and NaN and
+ * the infinities as the tracing facade writes them), an Error its name, message and stack, and a
+ * reference back to an enclosing object "[Circular]".
+ */
+function replacer() {
+  const ancestors = [];
+  return function (key, value) {
+    if (typeof value === "bigint" || (typeof value === "number" && !isFinite(value))) {
+      return String(value).replace("Infinity", "inf"); // Rust's spelling: "NaN", "inf", "-inf"
+    }
+    if (value === null || typeof value !== "object") return value;
+    if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
+    // `this` is the object holding `value`: what is above it on the stack is finished.
+    while (ancestors.length && ancestors[ancestors.length - 1] !== this) ancestors.pop();
+    if (ancestors.includes(value)) return "[Circular]";
+    ancestors.push(value);
+    return value;
+  };
+}
+
+/** The write for one level-method call: `{"level":…,"message":…,"fields":{…}}`, with its verbosity. */
+function levelEntry(level, verbosity, message, bound, context) {
+  message = typeof message === "string" ? message : format([message]);
+  let json;
+  try {
+    const fields = merge(bound, context);
+    json = JSON.stringify({ level, message, fields: fields && Object.keys(fields).length ? fields : undefined }, fields && replacer());
+  } catch (err) {
+    // A getter or toJSON that throws: the line still goes, saying why its fields are missing.
+    json = JSON.stringify({ level, message, fields: { logshipError: `fields not serializable: ${describe(err)}` } });
+  }
+  // The JSON marker gives the object its level (PROTOCOL.md §1.1); `[v1] ` or `[v2] ` in a string
+  // would override it, so their `[` is escaped there, as the facades do.
+  return verbosity ? `[v\0JSON]${verbosity}${json.replace(/\[(v[12]\] )/g, "\\u005b$1")}` : json;
+}
+
 const WHAT = {
   string: "must be a string",
   boolean: "must be true or false",

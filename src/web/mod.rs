@@ -55,6 +55,23 @@ const GENERATED_TYPES: &str = include_str!(concat!(env!("OUT_DIR"), "/logship.d.
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
+/**
+ * The level methods and child loggers (JS: glue.js `addLevelMethods`). Each writes
+ * `{"level":"INFO","message":…,"fields":{…}}`, the entry of the Rust `log`/`tracing` facades
+ * (PROTOCOL.md §1.6); `trace` is logtail level 2, `debug` level 1, the others 0. `context`'s own
+ * members go under `fields`, after the bound ones. Returns false when the buffer was full and the
+ * entry was dropped; throws once the logger is shut down.
+ */
+export interface Logger {
+  trace(message: string, context?: object): boolean;
+  debug(message: string, context?: object): boolean;
+  info(message: string, context?: object): boolean;
+  warn(message: string, context?: object): boolean;
+  error(message: string, context?: object): boolean;
+  /** The same logger (same queue, same methods) whose entries also carry `context` in `fields`. */
+  child(context: object): Logger;
+}
+
 /** One destination's name (its address without the private id), counters and state. */
 export interface DestinationStats extends LogshipStats {
   name: string;

@@ -3,12 +3,13 @@
 //
 //  1. installs the pinned wasm-bindgen CLI if it is missing (it must equal Cargo.toml's pin);
 //  2. compiles the crate for wasm32 with the size-optimised `release-wasm` profile (Cargo.toml);
-//  3. runs `wasm-bindgen --target web` (ES module + TypeScript types) into dist/;
+//  3. runs `wasm-bindgen --target web` (ES module + TypeScript types) into dist/, dedupes the
+//     module's glue imports and adds the level methods (finishModule);
 //  4. runs `wasm-opt -Oz` (binaryen, from the `binaryen` devDependency);
 //  5. prints the raw and gzipped size of everything the package ships, writes SIZE.md, fails over
 //     the regression ceiling; copies the package next to www/playground.html for the playground.
 //
-// Needs `npm install` first (esbuild, binaryen). Environment: CARGO_TARGET_DIR (default
+// Needs `npm ci` first (esbuild, binaryen). Environment: CARGO_TARGET_DIR (default
 // <repo>/target), WASM_OPT (a wasm-opt to use instead of the binaryen package's).
 
 import { spawnSync } from "node:child_process";
@@ -30,8 +31,9 @@ const GOAL_GZIP = 20000;
  * 530 B: the error's Display), `compression` values the browser cannot honour refused (about
  * 190 B)); by 2500 for issue 14's secrets (+1936 B from 94393): every reported message redacted
  * of every private id, header value and userinfo password, addresses shown without userinfo,
- * a tap listener's writes kept off the tap. */
-export const CEILING_GZIP = 97000;
+ * a tap listener's writes kept off the tap, the tap's cap, offline and beacon accounting; by 500
+ * for the level methods and `child`, issue 15 (472 bytes of glue.js, less 25 of deduped imports). */
+export const CEILING_GZIP = 97500;
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repo = resolve(pkg, "../..");
@@ -89,6 +91,31 @@ export function measure() {
   return { rows, total };
 }
 
+/**
+ * Two edits to the module wasm-bindgen generates:
+ * - it imports glue.js once per Rust `extern` block that uses it and lists each namespace under the
+ *   same key of the wasm imports object (bundlers warn "Duplicate key"): one import and one key stay;
+ * - the level methods and `child` are JS (glue.js `addLevelMethods`): the module adds them to Logger
+ *   when it loads, as it adds `Symbol.dispose`.
+ */
+function finishModule() {
+  const file = join(dist, "logship.js");
+  const kept = new Map();
+  let js = readFileSync(file, "utf8")
+    .replace(/^import \* as (\w+) from "([^"]+)";?\n/gm, (line, alias, module) => {
+      if (kept.has(module)) return "";
+      kept.set(module, alias);
+      return line;
+    })
+    .replace(/^\s*"([^"]+)": (\w+),\n/gm, (line, module, alias) =>
+      kept.has(module) && kept.get(module) !== alias ? "" : line,
+    );
+  const glue = [...kept.keys()].find((module) => module.endsWith("/src/web/glue.js"));
+  if (!glue) throw new Error("wasm-bindgen's module does not import src/web/glue.js");
+  js += `import { addLevelMethods } from "${glue}";\naddLevelMethods(Logger);\n`;
+  writeFileSync(file, js);
+}
+
 /** Minifies the JS glue and snippets in place (esbuild): what ships is what is measured. */
 function minify() {
   const require = createRequire(import.meta.url);
@@ -139,6 +166,7 @@ function build() {
     bg,
   ]);
 
+  finishModule();
   minify();
 
   const { rows, total } = measure();

@@ -1,23 +1,21 @@
-// The npm package as users get it (`npm pack`), in Debian's Chromium through playwright-core:
-// from a plain <script type="module"> on a static server, and from a Vite build. The collector
-// must hold every line, including the last one written just before the page goes away.
+// The npm package as users get it (`npm pack`), in Debian's Chromium through playwright-core,
+// from a plain <script type="module"> on a static server (bundlers: consumers.test.mjs). The
+// collector must hold every line, including the last one written just before the page goes away.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { BUDGET_GZIP, CEILING_GZIP, measure } from "../scripts/build.mjs";
 import {
   ensureBuilt,
   entries,
-  env,
+  installPacked,
   launchChromium,
   pkg,
   repo,
-  run,
   startCollector,
   startStatic,
   unique,
@@ -28,16 +26,6 @@ let collector;
 let site;
 let browser;
 let root;
-
-/** Installs the packed package into `dir`/node_modules/logship, as npm would. */
-function installPacked(dir) {
-  const out = spawnSync("npm", ["pack", "--json", "--pack-destination", dir], { cwd: pkg, env, encoding: "utf8" });
-  assert.equal(out.status, 0, out.stderr);
-  const [{ filename }] = JSON.parse(out.stdout);
-  mkdirSync(join(dir, "node_modules"), { recursive: true });
-  run("tar", ["-xzf", join(dir, filename), "-C", join(dir, "node_modules")]);
-  renameSync(join(dir, "node_modules", "package"), join(dir, "node_modules", "logship"));
-}
 
 before(async () => {
   ensureBuilt();
@@ -141,50 +129,86 @@ test("hidden tab: the queue leaves at once, and the page goes on logging", async
   await page.close();
 });
 
-test("a Vite build of an app using the package uploads", async () => {
-  const app = mkdtempSync(join(tmpdir(), "logship-vite-"));
-  try {
-    installPacked(app);
-    writeFileSync(
-      join(app, "index.html"),
-      `<!doctype html><meta charset="utf-8"><title>vite app</title><script type="module" src="/main.js"></script>\n`,
+test("level methods and child loggers: the entries of the Rust log/tracing facades arrive", async () => {
+  const collection = unique("page-levels");
+  const { page, errors } = await openLogger(collection, { flushDelayMs: 600000 });
+  const result = await page.evaluate(async () => {
+    const log = window.log;
+    const tapped = [];
+    log.tap().onmessage = (ev) => tapped.push(ev.data);
+    const returned = [
+      log.trace("tracing", { step: 1 }),
+      log.debug("details [v1] inside", { list: [1, 2] }),
+      log.info("saved", { id: 7 }),
+      log.warn("slow", { ms: 812.5, ok: false }),
+      log.error("failed"),
+    ];
+    const bound = { requestId: "r-1" };
+    const request = log.child(bound);
+    bound.requestId = "changed later"; // a child keeps what it was given
+    const db = request.child({ component: "db" });
+    returned.push(
+      request.info("served", { status: 200 }),
+      db.warn("retrying", { requestId: "r-2", attempt: 2 }),
+      db.debug("no context of its own"),
+      log.info("the parent has no bound fields"),
     );
-    writeFileSync(
-      join(app, "main.js"),
-      `import init, { Logger } from "logship";
-const q = new URLSearchParams(location.search);
-await init();
-const log = new Logger({ baseUrl: q.get("collector"), collection: q.get("collection"), flushDelayMs: 0 });
-log.write("hello from a vite build");
-log.json({ bundler: "vite" });
-await log.flush(10000);
-window.done = { publicId: log.publicId, stats: log.stats() };
-`,
+    // What the README documents for input JSON cannot hold as it is.
+    const circular = { name: "loop", inner: {} };
+    circular.inner.back = circular;
+    const shared = { same: true };
+    returned.push(
+      log.info(42, "not an object"),
+      log.info("an array", [1, 2]),
+      log.info("circular", circular),
+      log.info("shared, not circular", { a: shared, b: shared }),
+      log.info("unrepresentable", { big: 10n, nan: NaN, inf: -Infinity, fn: () => 1 }),
+      log.error("caught", new Error("bad")),
+      log.info("throwing getter", { get bad() { throw new Error("nope"); } }),
+      log.warn({ an: "object message" }),
     );
-    run("node", [join(pkg, "node_modules", "vite", "bin", "vite.js"), "build", app, "--logLevel", "warn"], {
-      cwd: app,
-    });
-    const assets = readdirSync(join(app, "dist", "assets"));
-    assert.ok(assets.some((f) => f.endsWith(".wasm")), assets.join());
-    const built = await startStatic(join(app, "dist"));
-    try {
-      const collection = unique("page-vite");
-      const page = await browser.context.newPage();
-      await page.goto(`${built.url}/?collector=${encodeURIComponent(collector.url)}&collection=${collection}`);
-      const done = await page.waitForFunction(() => window.done).then((h) => h.jsonValue());
-      assert.equal(done.publicId.length, 64);
-      assert.equal(done.stats.uploaded, 2);
-      const got = await entries(collector.url, collection);
-      assert.equal(got[0].text, "hello from a vite build");
-      assert.equal(got[1].bundler, "vite");
-      assert.match(got[0].logtail.client_time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
-      await page.close();
-    } finally {
-      await built.stop();
-    }
-  } finally {
-    rmSync(app, { recursive: true, force: true });
-  }
+    request.free(); // frees nothing: the child shares the logger
+    log.write("write stays");
+    log.json({ json: "stays" });
+    await log.flush(10000);
+    await new Promise((ok) => setTimeout(ok, 0)); // tap events are dispatched from a task
+    return { returned, tapped, childIsLogger: request instanceof log.constructor, stats: db.stats() };
+  });
+  assert.deepEqual(result.returned, Array(17).fill(true));
+  assert.equal(result.childIsLogger, true);
+  assert.equal(result.stats.uploaded, 19);
+  const got = await entries(collector.url, collection);
+  const stack = (e) => e.fields?.error?.stack;
+  assert.match(stack(got[14]), /^Error: bad\n/);
+  delete got[14].fields.error.stack;
+  assert.match(got[15].fields.logshipError, /^fields not serializable: Error: nope/);
+  got[15].fields.logshipError = "…";
+  assert.deepEqual(got, [
+    { v: 2, level: "TRACE", message: "tracing", fields: { step: 1 } },
+    { v: 1, level: "DEBUG", message: "details [v1] inside", fields: { list: [1, 2] } },
+    { level: "INFO", message: "saved", fields: { id: 7 } },
+    { level: "WARN", message: "slow", fields: { ms: 812.5, ok: false } },
+    { level: "ERROR", message: "failed" },
+    { level: "INFO", message: "served", fields: { requestId: "r-1", status: 200 } },
+    { level: "WARN", message: "retrying", fields: { requestId: "r-2", component: "db", attempt: 2 } },
+    { v: 1, level: "DEBUG", message: "no context of its own", fields: { requestId: "r-1", component: "db" } },
+    { level: "INFO", message: "the parent has no bound fields" },
+    { level: "INFO", message: "42", fields: { context: "not an object" } },
+    { level: "INFO", message: "an array", fields: { context: [1, 2] } },
+    { level: "INFO", message: "circular", fields: { name: "loop", inner: { back: "[Circular]" } } },
+    { level: "INFO", message: "shared, not circular", fields: { a: { same: true }, b: { same: true } } },
+    { level: "INFO", message: "unrepresentable", fields: { big: "10", nan: "NaN", inf: "-inf" } },
+    { level: "ERROR", message: "caught", fields: { error: { name: "Error", message: "bad" } } },
+    { level: "INFO", message: "throwing getter", fields: { logshipError: "…" } },
+    { level: "WARN", message: '{"an":"object message"}' },
+    { text: "write stays" },
+    { json: "stays" },
+  ]);
+  // The exact text, member order included, as the facades write it (the tap shows the entry as sent).
+  assert.equal(result.tapped[2], '{"level":"INFO","message":"saved","fields":{"id":7}}');
+  assert.equal(result.tapped[1], '{"v":1,"level":"DEBUG","message":"details \\u005bv1] inside","fields":{"list":[1,2]}}');
+  assert.deepEqual(errors, []);
+  await page.close();
 });
 
 /** Real lines from tests/data/loghub (in the repository), cut or padded to 100 characters

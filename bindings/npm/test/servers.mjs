@@ -3,7 +3,7 @@
 // and Debian's Chromium through playwright-core.
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { homedir, tmpdir } from "node:os";
 import { delimiter, dirname, extname, join, normalize, resolve } from "node:path";
@@ -26,6 +26,16 @@ export function ensureBuilt() {
   if (process.env.LOGSHIP_REBUILD || !existsSync(join(pkg, "dist", "logship_bg.wasm"))) {
     run("node", [join(pkg, "scripts", "build.mjs")]);
   }
+}
+
+/** Packs the package (`npm pack`) and extracts the tarball into `dir`/node_modules/logship, as npm would install it. */
+export function installPacked(dir) {
+  const out = spawnSync("npm", ["pack", "--json", "--pack-destination", dir], { cwd: pkg, env, encoding: "utf8" });
+  if (out.status !== 0) throw new Error(`npm pack exited with ${out.status}: ${out.stderr}`);
+  const [{ filename }] = JSON.parse(out.stdout);
+  mkdirSync(join(dir, "node_modules"), { recursive: true });
+  run("tar", ["-xzf", join(dir, filename), "-C", join(dir, "node_modules")]);
+  renameSync(join(dir, "node_modules", "package"), join(dir, "node_modules", "logship"));
 }
 
 /** Starts `logship-collector --listen 127.0.0.1:0 --memory`; resolves with { url, stop }. */
@@ -228,7 +238,9 @@ export async function startStatic(root) {
     res.end(readFileSync(file));
   });
   const url = await listen(server);
-  return { url, stop: () => new Promise((ok) => server.close(ok)) };
+  // Chromium keeps idle connections open for minutes; close() alone would wait for them.
+  const stop = () => new Promise((ok) => (server.close(ok), server.closeAllConnections()));
+  return { url, stop };
 }
 
 /** Debian's Chromium, headless, with a fresh profile. */
