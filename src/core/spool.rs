@@ -208,8 +208,11 @@ fn lost_in(mut bytes: &[u8]) -> Lost {
             } else {
                 0
             };
-            (records <= payload.len() as u64 / MIN_ELEMENT_LEN)
-                .then_some((records, noticed, RECORD_HEADER_LEN + len))
+            (records <= payload.len() as u64 / MIN_ELEMENT_LEN).then_some((
+                records,
+                noticed,
+                RECORD_HEADER_LEN + len,
+            ))
         });
         let Some((records, noticed, len)) = counted else {
             lost.records += 1;
@@ -228,7 +231,9 @@ pub fn scan_segment(bytes: &[u8]) -> SegmentScan {
     let mut scan = SegmentScan::default();
     if bytes.get(..SEGMENT_MAGIC.len()) != Some(SEGMENT_MAGIC) {
         scan.skipped_bytes = bytes.len() as u64;
-        scan.lost = bytes.get(SEGMENT_MAGIC.len()..).map_or_else(Lost::default, lost_in);
+        scan.lost = bytes
+            .get(SEGMENT_MAGIC.len()..)
+            .map_or_else(Lost::default, lost_in);
         return scan;
     }
     let mut offset = SEGMENT_MAGIC.len();
@@ -638,27 +643,57 @@ mod tests {
         let last = scan_segment(&whole).batches[2].offset as usize;
         assert!(whole.len() - 3 > last, "the flip is inside x-3");
         let scan = scan_segment(&damaged);
-        assert_eq!(scan.lost, Lost { records: 3, noticed: 1 });
+        assert_eq!(
+            scan.lost,
+            Lost {
+                records: 3,
+                noticed: 1
+            }
+        );
         damaged = whole.clone();
         damaged[second + RECORD_HEADER_LEN + 40] ^= 0x01; // x-2's notice element
         let scan = scan_segment(&damaged);
         assert_eq!(scan.batches.len(), 1);
-        assert_eq!(scan.lost, Lost { records: 5, noticed: 1 });
+        assert_eq!(
+            scan.lost,
+            Lost {
+                records: 5,
+                noticed: 1
+            }
+        );
         // Its noticed count itself (after kind, id and write count): not believed either.
         damaged = whole.clone();
         damaged[second + RECORD_HEADER_LEN + 1 + 2 + 3 + 8] ^= 0x10;
-        assert_eq!(scan_segment(&damaged).lost, Lost { records: 5, noticed: 1 });
+        assert_eq!(
+            scan_segment(&damaged).lost,
+            Lost {
+                records: 5,
+                noticed: 1
+            }
+        );
         // A length that is the damage: nothing after it reads, one record is counted.
         damaged = whole.clone();
         damaged[second + 2] = 0x7f;
-        assert_eq!(scan_segment(&damaged).lost, Lost { records: 1, noticed: 0 });
+        assert_eq!(
+            scan_segment(&damaged).lost,
+            Lost {
+                records: 1,
+                noticed: 0
+            }
+        );
         // A broken segment header: the whole file is skipped, its records still counted.
         damaged = whole.clone();
         damaged[0] = b'X';
         let scan = scan_segment(&damaged);
         assert!(scan.batches.is_empty());
         assert_eq!(scan.skipped_bytes, whole.len() as u64);
-        assert_eq!(scan.lost, Lost { records: 6, noticed: 3 });
+        assert_eq!(
+            scan.lost,
+            Lost {
+                records: 6,
+                noticed: 3
+            }
+        );
         // A torn tail counts one record; a whole segment counts nothing.
         assert_eq!(scan_segment(&whole[..whole.len() - 1]).lost.records, 1);
         assert_eq!(scan_segment(&whole).lost, Lost::default());

@@ -100,19 +100,21 @@ impl Runtime for Native {
                 let settled = opened.clone();
                 shipper = shipper.with_spool(move |id| settled.settled(id));
                 let shared = destination.shared;
+                let mut notice_owed = false;
                 if let Some(recovery) = self.recovery.take() {
                     if recovery.skipped_bytes > 0 {
                         shared.report_error(
                             "spool damage",
                             format!(
-                                "spool: skipped {} damaged bytes (torn or corrupt tails) in {} segments",
-                                recovery.skipped_bytes, recovery.damaged_segments
+                                "spool: skipped {} damaged bytes (torn or corrupt tails) in {} segments ({} entries lost)",
+                                recovery.skipped_bytes, recovery.damaged_segments, recovery.damaged_records
                             ),
                         );
                     }
                     shared
                         .queue
                         .count_dropped(recovery.dropped_records, recovery.renoticed);
+                    notice_owed = recovery.dropped_records + recovery.renoticed > 0;
                 }
                 writer = Some(spool::run_writer(
                     opened.clone(),
@@ -120,6 +122,7 @@ impl Runtime for Native {
                     shipper.handoff(),
                     destination.config.max_batch_bytes(),
                     destination.seed,
+                    notice_owed,
                 ));
             }
             shippers.push(shipper);
