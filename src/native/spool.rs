@@ -1,12 +1,13 @@
 //! The durable disk spool (`spool_dir`): the files behind `core::spool`'s decisions, and the
 //! writer task that moves batches from the queue into them and from them to the shipper.
 //!
-//! Flow: writes go to the in-memory queue as always. The writer (a task on the logger's
-//! background runtime) waits up to `spool_sync_ms` for company, builds batches, appends each as a
-//! checksummed record to the current segment and releases it from the queue; every
-//! `spool_sync_ms` it makes what it wrote durable (fsync). It hands the oldest unsent batches, a
-//! few at a time, to the shipper, which reports each one settled; a segment is deleted once every
-//! batch in it is settled. A logger opened on a spool with unsent segments therefore sends them
+//! Flow: writes go to the in-memory queue as always. The writer (on a thread of its own, so that
+//! a slow disk never stalls uploads) waits up to `spool_sync_ms` for company, builds batches,
+//! appends each as a checksummed record to the current segment and releases it from the queue;
+//! every `spool_sync_ms` it makes what it wrote durable (fsync). It reads the oldest unsent
+//! batches back, a few at a time, and hands them to the shipper, which reports each one settled
+//! (only noting its id: the writer applies it); a segment is deleted once every batch in it is
+//! settled. All file work is the writer's, or the caller's in `open`, `flush` and drop. A logger opened on a spool with unsent segments therefore sends them
 //! first, in order, under their original `Logship-Batch` ids.
 //!
 //! Files: `lock` (held with an exclusive lock for the logger's life: a second logger on the same
@@ -57,6 +58,9 @@ pub(crate) struct Recovery {
 pub(crate) struct Spool {
     dir: PathBuf,
     files: Mutex<Files>,
+    /// Batches the shipper settled, by id, for the writer to apply: the upload thread never
+    /// waits for `files`, which the writer holds while it writes and syncs.
+    settled: Mutex<Vec<String>>,
     /// Wakes the writer: a flush or shutdown, or a settled batch (room to hand off another).
     kick: Event,
     sync_interval: Duration,
@@ -291,6 +295,7 @@ impl Spool {
                 last_sync: Instant::now(),
                 record: Vec::new(),
             }),
+            settled: Mutex::default(),
             kick: Event::new(),
             sync_interval,
             lock_file: lock,
@@ -330,13 +335,39 @@ impl Spool {
         self.files.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The shipper delivered or rejected batch `id`: deletes the segments that are now done.
+    /// The shipper delivered or rejected batch `id` (on the upload thread): noted for the
+    /// writer, which it wakes.
     pub(crate) fn settled(&self, id: &str) {
-        let deletable = self.lock().index.settle(id);
+        self.settled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id.to_owned());
+        self.kick.notify(usize::MAX);
+    }
+
+    fn has_settled(&self) -> bool {
+        !self
+            .settled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    /// Applies what the shipper settled: deletes the segments that are now done. Returns whether
+    /// there was anything (someone may wait for the unsettled count to fall).
+    fn apply_settled(&self) -> bool {
+        let ids = std::mem::take(&mut *self.settled.lock().unwrap_or_else(PoisonError::into_inner));
+        if ids.is_empty() {
+            return false;
+        }
+        let deletable: Vec<u64> = {
+            let mut files = self.lock();
+            ids.iter().flat_map(|id| files.index.settle(id)).collect()
+        };
         for seq in deletable {
             let _ = fs::remove_file(self.dir.join(segment_name(seq)));
         }
-        self.kick.notify(usize::MAX);
+        true
     }
 
     /// Appends one batch; returns the writes lost to make room (evicted segments, or the batch
@@ -499,6 +530,7 @@ impl Drop for Spool {
     fn drop(&mut self) {
         #[cfg(unix)]
         fork_release::release(std::os::fd::AsRawFd::as_raw_fd(&self.lock_file));
+        self.apply_settled();
         let dir = self.dir.clone();
         let mut files = self.lock();
         let _ = files.sync();
@@ -509,8 +541,7 @@ impl Drop for Spool {
     }
 }
 
-/// The writer task: runs on the logger's background runtime next to the shipper until the queue
-/// is stopped.
+/// The writer task: runs on the spool thread until the queue is stopped.
 pub(crate) async fn run_writer(
     spool: Arc<Spool>,
     shared: Arc<Shared>,
@@ -532,6 +563,10 @@ pub(crate) async fn run_writer(
         notice_owed,
     );
     while !queue.is_stopped() {
+        if spool.apply_settled() {
+            // Shutdown waits for the spool's unsettled batches to fall to 0.
+            queue.progress.notify(usize::MAX);
+        }
         while let Some(batch) = spool.next_hand_off(&shared) {
             handoff.push(batch);
         }
@@ -569,7 +604,7 @@ pub(crate) async fn run_writer(
         // was written is due for its sync; with nothing written, no timer at all.
         let due = sync_if_due(&spool, &shared, half);
         let (wake, kick) = (queue.wake.listen(), spool.kick.listen());
-        if queue.has_records() || queue.is_stopped() {
+        if queue.has_records() || queue.is_stopped() || spool.has_settled() {
             continue;
         }
         match due {
