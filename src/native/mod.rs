@@ -399,7 +399,8 @@ pub struct Builder {
 include!(concat!(env!("OUT_DIR"), "/builder.rs"));
 
 impl Builder {
-    /// A directory for the durable disk spool (created 0700 when missing; one logger at a time).
+    /// A directory for the durable disk spool (created 0700 when missing; one logger at a time;
+    /// refused if another user owns it or group or others may write it).
     pub fn spool_dir(mut self, dir: impl AsRef<std::path::Path>) -> Self {
         self.config.spool_dir = Some(dir.as_ref().to_string_lossy().into_owned());
         self
