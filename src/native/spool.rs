@@ -232,8 +232,6 @@ impl Spool {
         }
         let mut index = SpoolIndex::new(max_bytes);
         let mut recovery = Recovery::default();
-        #[cfg(unix)]
-        fork_release::hold(std::os::fd::AsRawFd::as_raw_fd(&lock));
         let mut segments: Vec<(u64, PathBuf)> = fs::read_dir(dir)
             .map_err(|e| format!("cannot read {shown}: {e}"))?
             .filter_map(|entry| {
@@ -255,9 +253,6 @@ impl Spool {
             let bytes =
                 fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let scan = scan_segment(&bytes);
-            if scan.batches.is_empty() {
-                let _ = fs::remove_file(&path);
-            }
             if scan.skipped_bytes > 0 {
                 recovery.skipped_bytes += scan.skipped_bytes;
                 recovery.damaged_segments += 1;
@@ -266,6 +261,7 @@ impl Spool {
                 recovery.renoticed += scan.lost.noticed;
             }
             if scan.batches.is_empty() {
+                let _ = fs::remove_file(&path);
                 continue;
             }
             let good = bytes.len() as u64 - scan.skipped_bytes;
@@ -300,6 +296,9 @@ impl Spool {
             sync_interval,
             lock_file: lock,
         };
+        // From here on, dropping the spool (on an error below too) releases the slot.
+        #[cfg(unix)]
+        fork_release::hold(std::os::fd::AsRawFd::as_raw_fd(&spool.lock_file));
         // Always a fresh segment: never append after an earlier logger's (maybe torn) tail.
         spool
             .lock()

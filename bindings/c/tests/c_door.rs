@@ -585,7 +585,10 @@ fn a_fork_child_does_not_keep_the_spool_locked() {
     let _ = std::fs::remove_dir_all(&dir);
     let mut config = config(&c, "spool-fork");
     config["spool_dir"] = json!(dir);
-    run(program(&exe, &[&config.to_string()]), Duration::from_secs(60));
+    run(
+        program(&exe, &[&config.to_string()]),
+        Duration::from_secs(60),
+    );
     let stored = entries(&c, "spool-fork", 2);
     assert_eq!(
         stored.iter().map(text).collect::<Vec<_>>(),
