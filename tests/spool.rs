@@ -143,6 +143,74 @@ fn child_process() {
             let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0]);
             return;
         }
+        #[cfg(target_os = "linux")]
+        "io" => {
+            // The first upload failed: from now on the upload thread only retries (connection
+            // attempts to a dead address, no writes) and reports that once.
+            log.write(b"first").unwrap();
+            while log.stats().retries == 0 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let pid = std::process::id();
+            let on_disk = || -> u64 {
+                segments(&dir)
+                    .iter()
+                    .map(|p| std::fs::metadata(p).unwrap().len())
+                    .sum()
+            };
+            let (before, disk_before) = (bytes_written(pid), on_disk());
+            for i in 0..20_000 {
+                log.write(entry_text(i).as_bytes()).unwrap();
+            }
+            log.flush(Duration::from_secs(30)).unwrap();
+            let (after, spooled) = (bytes_written(pid), on_disk() - disk_before);
+            let delta = |name: &str| {
+                let bytes = |m: &BTreeMap<(u32, String), u64>| {
+                    m.iter().find(|((_, n), _)| n == name).map(|(_, &b)| b)
+                };
+                bytes(&after).unwrap() - bytes(&before).unwrap()
+            };
+            let (upload, spool) = (delta("logship"), delta("logship-spool"));
+            // The spool thread wrote every segment byte; the upload thread only wake-ups (8-byte
+            // eventfd writes), far less than one page.
+            assert!(
+                spool >= spooled,
+                "{spool} bytes written by the spool thread, {spooled} spooled"
+            );
+            assert!(
+                upload < 4096,
+                "the upload thread wrote {upload} bytes ({spooled} spooled)"
+            );
+            println!("DONE");
+        }
+        #[cfg(unix)]
+        "children" => {
+            // An exec'd child: the lock is opened close-on-exec.
+            let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+            // A fork child, which lets go of its copy at once.
+            // SAFETY: the child calls only async-signal-safe functions, then exits.
+            let forked = unsafe { libc::fork() };
+            assert!(forked >= 0);
+            if forked == 0 {
+                unsafe {
+                    libc::sleep(30);
+                    libc::_exit(0);
+                }
+            }
+            let _ = log.shutdown(Duration::from_millis(10));
+            drop(log);
+            // Both children live on; the spool is free.
+            let again = logger(&var("SPOOL_BASE_URL"), &dir).build().unwrap();
+            let _ = again.shutdown(Duration::from_millis(10));
+            sleeper.kill().unwrap();
+            sleeper.wait().unwrap();
+            // SAFETY: plain system calls on the child this process forked.
+            unsafe {
+                libc::kill(forked, libc::SIGKILL);
+                libc::waitpid(forked, std::ptr::null_mut(), 0);
+            }
+            println!("DONE");
+        }
         _ => println!("READY"),
     }
     // Wait for SIGKILL: no shutdown, no drop.
@@ -580,59 +648,53 @@ fn a_spool_dir_others_may_write_is_refused_naming_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Issue 14, item 5c, in a child process of its own: other tests' threads fork and exec too,
+/// and a process between its fork and its exec briefly holds every descriptor.
 #[cfg(unix)]
 #[test]
 fn children_do_not_keep_the_spool_locked() {
     let dir = spool_dir("children");
-    let log = logger(&dead_url(), &dir).build().unwrap();
-    // An exec'd child: the lock is opened close-on-exec.
-    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
-    // A fork child: it lets go of its copy at once. It only sleeps (async-signal-safe).
-    // SAFETY: the child calls only async-signal-safe functions before it exits.
-    let forked = unsafe { libc::fork() };
-    assert!(forked >= 0);
-    if forked == 0 {
-        unsafe {
-            libc::sleep(30);
-            libc::_exit(0);
-        }
-    }
-    let _ = log.shutdown(Duration::from_millis(10));
-    drop(log);
-    // Both children live on; the spool is free.
-    let log = logger(&dead_url(), &dir).build().unwrap();
-    let _ = log.shutdown(Duration::from_millis(10));
-    drop(log);
-    sleeper.kill().unwrap();
-    sleeper.wait().unwrap();
-    unsafe {
-        libc::kill(forked, libc::SIGKILL);
-        libc::waitpid(forked, std::ptr::null_mut(), 0);
-    }
+    // The child prints DONE only once its checks passed.
+    sigkill(spawn_child("children", &dir, &dead_url(), (0, 0), "DONE"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Each thread's context switches (voluntary and not) in process `pid`, by thread id and name.
+/// For each thread of process `pid` (by id and name), the sum of `fields` in its
+/// `/proc/<pid>/task/<tid>/<file>`.
 #[cfg(target_os = "linux")]
-fn context_switches(pid: u32) -> BTreeMap<(u32, String), u64> {
+fn per_thread(pid: u32, file: &str, fields: &[&str]) -> BTreeMap<(u32, String), u64> {
     let mut threads = BTreeMap::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let task = task.unwrap().path();
         let tid: u32 = task.file_name().unwrap().to_str().unwrap().parse().unwrap();
-        let (Ok(status), Ok(name)) = (
-            std::fs::read_to_string(task.join("status")),
+        let (Ok(text), Ok(name)) = (
+            std::fs::read_to_string(task.join(file)),
             std::fs::read_to_string(task.join("comm")),
         ) else {
             continue;
         };
-        let switches = status
+        let sum = text
             .lines()
-            .filter(|l| l.contains("ctxt_switches:"))
-            .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(key, _)| fields.contains(key))
+            .map(|(_, value)| value.trim().parse::<u64>().unwrap())
             .sum();
-        threads.insert((tid, name.trim().to_owned()), switches);
+        threads.insert((tid, name.trim().to_owned()), sum);
     }
     threads
+}
+
+/// Each thread's context switches (voluntary and not): how often it slept and woke.
+#[cfg(target_os = "linux")]
+fn context_switches(pid: u32) -> BTreeMap<(u32, String), u64> {
+    let fields = ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"];
+    per_thread(pid, "status", &fields)
+}
+
+/// Each thread's bytes passed to write system calls (files, pipes, eventfds).
+#[cfg(target_os = "linux")]
+fn bytes_written(pid: u32) -> BTreeMap<(u32, String), u64> {
+    per_thread(pid, "io", &["wchar"])
 }
 
 /// Issue 14, item 6: a logger with a spool, once its one entry is delivered and synced, has no
@@ -660,5 +722,17 @@ fn an_idle_spooled_logger_never_wakes() {
     sigkill(child);
     assert!(!before.is_empty(), "no logship thread found");
     assert_eq!(before, after, "logship threads woke while idle");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 14, item 5f: spool writes happen on the spool's own thread; the upload thread (here
+/// retrying a dead address) writes no segment bytes while 20,000 entries are spooled and flushed
+/// (the child measures its own threads, from /proc).
+#[cfg(target_os = "linux")]
+#[test]
+fn spool_writes_run_off_the_upload_thread() {
+    let dir = spool_dir("io");
+    // The child prints DONE only once its checks passed.
+    sigkill(spawn_child("io", &dir, &dead_url(), (0, 0), "DONE"));
     let _ = std::fs::remove_dir_all(&dir);
 }
