@@ -9,9 +9,11 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::fault::{random_faults, FaultServer};
+use common::fault::{random_faults, Fault, FaultServer};
 use logship::{Builder, Error, Logger};
 use logship_collector::{Collector, Options};
 
@@ -586,6 +588,61 @@ fn a_corrupt_segment_header_counts_every_entry_in_it() {
     let (c, dropped) = damaged_between_two_loggers("corrupt-header", |bytes| bytes[3] ^= 0x01);
     assert_eq!(dropped, 200);
     assert_eq!(delivered_entries(&c), 0);
+}
+
+#[test]
+fn a_record_damaged_after_open_is_counted_when_read_back_and_noticed() {
+    const N: u64 = 200;
+    let dir = spool_dir("damaged-later");
+    let log = logger(&dead_url(), &dir)
+        .max_batch_bytes(1024)
+        .build()
+        .unwrap();
+    for i in 0..N as usize {
+        log.write(entry_text(i).as_bytes()).unwrap();
+    }
+    log.flush(Duration::from_secs(10)).unwrap();
+    let _ = log.shutdown(Duration::from_millis(50));
+    drop(log);
+    // The second logger opens the spool while the collector answers 503: it indexes every
+    // record and holds the first two in flight.
+    let c = collector();
+    let down = Arc::new(AtomicBool::new(true));
+    let proxy = FaultServer::start(Some(c.addr()), {
+        let down = down.clone();
+        move |_| {
+            if down.load(Ordering::SeqCst) {
+                Fault::Status(503, Vec::new(), "down")
+            } else {
+                Fault::Forward
+            }
+        }
+    });
+    let log = logger(&proxy.url(), &dir).build().unwrap();
+    wait_for("a first attempt", Duration::from_secs(10), || {
+        !proxy.hits().is_empty()
+    });
+    // Then the last record is damaged on disk, and the collector comes back.
+    let segment = segments(&dir)[0].clone();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let last = *record_offsets(&bytes).last().unwrap();
+    bytes[last + 30] ^= 0x20;
+    std::fs::write(&segment, bytes).unwrap();
+    down.store(false, Ordering::SeqCst);
+    wait_for(
+        "every entry delivered or noticed",
+        Duration::from_secs(30),
+        || delivered_entries(&c) + noticed_drops(&c) >= N,
+    );
+    let dropped = log.stats().dropped;
+    assert!(dropped > 0);
+    assert_eq!(delivered_entries(&c) + dropped, N);
+    assert_eq!(noticed_drops(&c), dropped, "the notice tells the server");
+    let error = log.last_error().unwrap_or_default();
+    assert!(error.contains("could not be read back"), "{error}");
+    log.shutdown(Duration::from_secs(5)).unwrap();
+    drop(log);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -428,7 +428,8 @@ impl Spool {
     }
 
     /// The oldest unsent batch, read back from disk, when the shipper has room for one more.
-    fn next_hand_off(&self, shared: &Shared) -> Option<Batch> {
+    /// Sets `lost` when a batch could not be read back (its writes are counted as dropped).
+    fn next_hand_off(&self, shared: &Shared, lost: &mut bool) -> Option<Batch> {
         loop {
             let mut files = self.lock();
             let at = files.index.next_hand_off()?;
@@ -447,13 +448,14 @@ impl Spool {
             match batch {
                 Some(batch) => return Some(batch),
                 None => {
-                    let (lost, renoticed) = files.index.abandon(at.segment, at.offset);
+                    let (dropped, renoticed) = files.index.abandon(at.segment, at.offset);
                     drop(files);
-                    shared.queue.count_dropped(lost, renoticed);
+                    shared.queue.count_dropped(dropped, renoticed);
+                    *lost = true;
                     shared.report_error(
                         "spool read",
                         format!(
-                            "a spooled batch in {} could not be read back ({lost} entries dropped)",
+                            "a spooled batch in {} could not be read back ({dropped} entries dropped)",
                             path.display()
                         ),
                     );
@@ -566,8 +568,21 @@ pub(crate) async fn run_writer(
             // Shutdown waits for the spool's unsettled batches to fall to 0.
             queue.progress.notify(usize::MAX);
         }
-        while let Some(batch) = spool.next_hand_off(&shared) {
+        let mut lost = false;
+        while let Some(batch) = spool.next_hand_off(&shared, &mut lost) {
             handoff.push(batch);
+        }
+        if lost {
+            // The loss reaches the server even if nothing else is written.
+            spool_queued(
+                &spool,
+                &shared,
+                &mut intake,
+                &mut ids,
+                max_batch_bytes,
+                true,
+            );
+            continue;
         }
         // An entry waits at most half the interval for company and half for the next sync, so
         // that a crash loses at most `spool_sync_ms` of entries.
