@@ -7,8 +7,9 @@
 //! every `spool_sync_ms` it makes what it wrote durable (fsync). It reads the oldest unsent
 //! batches back, a few at a time, and hands them to the shipper, which reports each one settled
 //! (only noting its id: the writer applies it); a segment is deleted once every batch in it is
-//! settled. All file work is the writer's, or the caller's in `open`, `flush` and drop. A logger opened on a spool with unsent segments therefore sends them
-//! first, in order, under their original `Logship-Batch` ids.
+//! settled. A logger opened on a spool with unsent segments therefore sends them first, in
+//! order, under their original `Logship-Batch` ids. All file work is the writer's, or the
+//! caller's in `open`, `flush` and drop: never the upload thread's.
 //!
 //! Files: `lock` (held with an exclusive lock for the logger's life: a second logger on the same
 //! directory fails to build; not inherited by exec'd children, and let go of in fork children),
