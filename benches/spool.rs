@@ -4,7 +4,7 @@
 //!     OUTAGE_SECS=60 cargo bench --bench spool
 //!
 //! Prints: ns per `write` with the spool on against memory mode (the caller's path is the same;
-//! the spool writer runs on the background thread), spool throughput (MB/s of segment bytes
+//! the spool writer runs on a thread of its own), spool throughput (MB/s of segment bytes
 //! written and made durable), and peak RSS and disk use through an outage against
 //! `buffer_bytes` and `spool_max_bytes`.
 

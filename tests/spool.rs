@@ -9,9 +9,11 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::fault::{random_faults, FaultServer};
+use common::fault::{random_faults, Fault, FaultServer};
 use logship::{Builder, Error, Logger};
 use logship_collector::{Collector, Options};
 
@@ -90,6 +92,7 @@ fn spawn_child(
         .env("SPOOL_BASE_URL", base_url)
         .env("SPOOL_FROM", range.0.to_string())
         .env("SPOOL_TO", range.1.to_string())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -128,6 +131,87 @@ fn child_process() {
             }
             log.flush(Duration::from_secs(30)).unwrap();
             println!("FLUSHED");
+        }
+        "idle" => {
+            // One entry all the way to the collector first: idle after work, not only at start.
+            log.write(b"one entry").unwrap();
+            log.flush(Duration::from_secs(10)).unwrap();
+            while log.stats().uploaded == 0 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            println!("READY");
+            // Block without waking (a sleep loop would wake this thread) until the parent
+            // closes stdin or kills this process.
+            let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0]);
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        "io" => {
+            // The first upload failed: from now on the upload thread only retries (connection
+            // attempts to a dead address, no writes) and reports that once.
+            log.write(b"first").unwrap();
+            while log.stats().retries == 0 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let pid = std::process::id();
+            let on_disk = || -> u64 {
+                segments(&dir)
+                    .iter()
+                    .map(|p| std::fs::metadata(p).unwrap().len())
+                    .sum()
+            };
+            let (before, disk_before) = (bytes_written(pid), on_disk());
+            for i in 0..20_000 {
+                log.write(entry_text(i).as_bytes()).unwrap();
+            }
+            log.flush(Duration::from_secs(30)).unwrap();
+            let (after, spooled) = (bytes_written(pid), on_disk() - disk_before);
+            let delta = |name: &str| {
+                let bytes = |m: &BTreeMap<(u32, String), u64>| {
+                    m.iter().find(|((_, n), _)| n == name).map(|(_, &b)| b)
+                };
+                bytes(&after).unwrap() - bytes(&before).unwrap()
+            };
+            let (upload, spool) = (delta("logship"), delta("logship-spool"));
+            // The spool thread wrote every segment byte; the upload thread only wake-ups (8-byte
+            // eventfd writes), far less than one page.
+            assert!(
+                spool >= spooled,
+                "{spool} bytes written by the spool thread, {spooled} spooled"
+            );
+            assert!(
+                upload < 4096,
+                "the upload thread wrote {upload} bytes ({spooled} spooled)"
+            );
+            println!("DONE");
+        }
+        #[cfg(unix)]
+        "children" => {
+            // An exec'd child: the lock is opened close-on-exec.
+            let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+            // A fork child, which lets go of its copy at once.
+            // SAFETY: the child calls only async-signal-safe functions, then exits.
+            let forked = unsafe { libc::fork() };
+            assert!(forked >= 0);
+            if forked == 0 {
+                unsafe {
+                    libc::sleep(30);
+                    libc::_exit(0);
+                }
+            }
+            let _ = log.shutdown(Duration::from_millis(10));
+            drop(log);
+            // Both children live on; the spool is free.
+            let again = logger(&var("SPOOL_BASE_URL"), &dir).build().unwrap();
+            let _ = again.shutdown(Duration::from_millis(10));
+            sleeper.kill().unwrap();
+            sleeper.wait().unwrap();
+            // SAFETY: plain system calls on the child this process forked.
+            unsafe {
+                libc::kill(forked, libc::SIGKILL);
+                libc::waitpid(forked, std::ptr::null_mut(), 0);
+            }
+            println!("DONE");
         }
         _ => println!("READY"),
     }
@@ -214,10 +298,13 @@ fn a_torn_tail_written_by_hand_is_skipped_with_a_count() {
     });
     log.shutdown(Duration::from_secs(5)).unwrap();
     let counts = arrivals(&c);
-    assert_eq!(counts.len(), 100);
+    assert_eq!(counts.len(), 101, "100 entries and the notice");
     assert!(counts.values().all(|&n| n == 1));
     let error = log.last_error().unwrap_or_default();
     assert!(error.contains("skipped 10 damaged bytes"), "{error}");
+    // No count can be read from a torn record: one record (a batch of unknown size) is counted.
+    assert_eq!(log.stats().dropped, 1);
+    assert_eq!(noticed_drops(&c), 1);
     drop(log);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -403,4 +490,306 @@ fn a_hundred_thousand_lines_through_random_faults_arrive_exactly_once() {
 #[test]
 fn a_hundred_thousand_spooled_lines_through_random_faults_arrive_exactly_once() {
     hundred_thousand_lines_through_faults(true);
+}
+
+/// The segment files in `dir`, oldest first.
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with("seg-") && name.ends_with(".log")
+        })
+        .collect();
+    segments.sort();
+    segments
+}
+
+/// Entries that arrived, logship's notices aside.
+fn delivered_entries(c: &Collector) -> u64 {
+    arrivals(c)
+        .iter()
+        .filter(|(text, _)| text.starts_with("entry "))
+        .map(|(_, &n)| n as u64)
+        .sum()
+}
+
+/// A first logger spools `N` entries in several batches (records) while the collector is down;
+/// `damage` then changes the segment on disk; a second logger sends what is left. Returns the
+/// collector and the second logger's stats, once every entry is delivered or noticed as dropped.
+fn damaged_between_two_loggers(name: &str, damage: impl FnOnce(&mut Vec<u8>)) -> (Collector, u64) {
+    const N: u64 = 200;
+    let dir = spool_dir(name);
+    let log = logger(&dead_url(), &dir)
+        .max_batch_bytes(1024)
+        .build()
+        .unwrap();
+    for i in 0..N as usize {
+        log.write(entry_text(i).as_bytes()).unwrap();
+    }
+    log.flush(Duration::from_secs(10)).unwrap();
+    let _ = log.shutdown(Duration::from_millis(50));
+    drop(log);
+    let segments = segments(&dir);
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    let mut bytes = std::fs::read(&segments[0]).unwrap();
+    damage(&mut bytes);
+    std::fs::write(&segments[0], bytes).unwrap();
+
+    let c = collector();
+    let log = logger(&c.url(), &dir).build().unwrap();
+    wait_for(
+        "every entry delivered or noticed",
+        Duration::from_secs(30),
+        || delivered_entries(&c) + noticed_drops(&c) >= N,
+    );
+    log.shutdown(Duration::from_secs(5)).unwrap();
+    let dropped = log.stats().dropped;
+    assert_eq!(delivered_entries(&c) + dropped, N, "{:?}", arrivals(&c));
+    assert_eq!(noticed_drops(&c), dropped, "the notice tells the server");
+    assert!(arrivals(&c).values().all(|&n| n == 1));
+    drop(log);
+    let _ = std::fs::remove_dir_all(&dir);
+    (c, dropped)
+}
+
+/// Where each record of a segment starts (the format: an 8-byte header, then records of
+/// `len: u32 LE | crc32: u32 LE | payload`).
+fn record_offsets(segment: &[u8]) -> Vec<usize> {
+    let mut offsets = Vec::new();
+    let mut at = 8;
+    while at < segment.len() {
+        offsets.push(at);
+        at += 8 + u32::from_le_bytes(segment[at..at + 4].try_into().unwrap()) as usize;
+    }
+    offsets
+}
+
+#[test]
+fn a_corrupt_record_is_counted_in_dropped_and_noticed_to_the_server() {
+    let (c, dropped) = damaged_between_two_loggers("corrupt-record", |bytes| {
+        let offsets = record_offsets(bytes);
+        assert!(offsets.len() >= 4, "{} records", offsets.len());
+        // A byte of the second record's last entry: it and every record after it are lost.
+        let end = offsets[2];
+        bytes[end - 3] ^= 0x20;
+    });
+    // The first record arrived whole; the lost ones are exactly what did not.
+    let first = delivered_entries(&c);
+    assert!(
+        first > 0 && dropped > 0,
+        "{first} delivered, {dropped} dropped"
+    );
+}
+
+#[test]
+fn a_corrupt_segment_header_counts_every_entry_in_it() {
+    let (c, dropped) = damaged_between_two_loggers("corrupt-header", |bytes| bytes[3] ^= 0x01);
+    assert_eq!(dropped, 200);
+    assert_eq!(delivered_entries(&c), 0);
+}
+
+#[test]
+fn a_record_damaged_after_open_is_counted_when_read_back_and_noticed() {
+    const N: u64 = 200;
+    let dir = spool_dir("damaged-later");
+    let log = logger(&dead_url(), &dir)
+        .max_batch_bytes(1024)
+        .build()
+        .unwrap();
+    for i in 0..N as usize {
+        log.write(entry_text(i).as_bytes()).unwrap();
+    }
+    log.flush(Duration::from_secs(10)).unwrap();
+    let _ = log.shutdown(Duration::from_millis(50));
+    drop(log);
+    // The second logger opens the spool while the collector answers 503: it indexes every
+    // record and holds the first two in flight.
+    let c = collector();
+    let down = Arc::new(AtomicBool::new(true));
+    let proxy = FaultServer::start(Some(c.addr()), {
+        let down = down.clone();
+        move |_| {
+            if down.load(Ordering::SeqCst) {
+                Fault::Status(503, Vec::new(), "down")
+            } else {
+                Fault::Forward
+            }
+        }
+    });
+    let log = logger(&proxy.url(), &dir).build().unwrap();
+    wait_for("a first attempt", Duration::from_secs(10), || {
+        !proxy.hits().is_empty()
+    });
+    // Then the last record is damaged on disk, and the collector comes back.
+    let segment = segments(&dir)[0].clone();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let last = *record_offsets(&bytes).last().unwrap();
+    bytes[last + 30] ^= 0x20;
+    std::fs::write(&segment, bytes).unwrap();
+    down.store(false, Ordering::SeqCst);
+    wait_for(
+        "every entry delivered or noticed",
+        Duration::from_secs(30),
+        || delivered_entries(&c) + noticed_drops(&c) >= N,
+    );
+    let dropped = log.stats().dropped;
+    assert!(dropped > 0);
+    assert_eq!(delivered_entries(&c) + dropped, N);
+    assert_eq!(noticed_drops(&c), dropped, "the notice tells the server");
+    let error = log.last_error().unwrap_or_default();
+    assert!(error.contains("could not be read back"), "{error}");
+    log.shutdown(Duration::from_secs(5)).unwrap();
+    drop(log);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_leftover_temporary_segment_is_removed_not_counted() {
+    let dir = spool_dir("temp");
+    let log = logger(&dead_url(), &dir).build().unwrap();
+    log.write(b"before the crash").unwrap();
+    log.flush(Duration::from_secs(10)).unwrap();
+    let _ = log.shutdown(Duration::from_millis(50));
+    drop(log);
+    // A crash between creating a segment and renaming it into place leaves this behind.
+    let temp = dir.join("seg-00000000000000000099.tmp");
+    std::fs::write(&temp, b"LSPO").unwrap();
+    let c = collector();
+    let log = logger(&c.url(), &dir).build().unwrap();
+    wait_for("the entry", Duration::from_secs(30), || {
+        !c.entries(COLLECTION).is_empty()
+    });
+    log.shutdown(Duration::from_secs(5)).unwrap();
+    assert!(!temp.exists());
+    assert_eq!(log.stats().dropped, 0);
+    assert_eq!(log.last_error(), None);
+    assert_eq!(
+        arrivals(&c).keys().collect::<Vec<_>>(),
+        ["before the crash"]
+    );
+    drop(log);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_spool_dir_others_may_write_is_refused_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = spool_dir("mode");
+    std::fs::create_dir_all(&dir).unwrap();
+    let chmod = |mode| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode));
+    for mode in [0o777, 0o770, 0o702] {
+        chmod(mode).unwrap();
+        let err = logger(&dead_url(), &dir).build().unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("spool_dir: "), "{message}");
+        assert!(message.contains("writable by group or others"), "{message}");
+        assert!(message.contains(&format!("mode {mode:o}")), "{message}");
+    }
+    // Nothing was created in it.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    // A symbolic link in its place is refused, not followed.
+    let link = spool_dir("mode-link");
+    std::os::unix::fs::symlink(&dir, &link).unwrap();
+    chmod(0o700).unwrap();
+    let err = logger(&dead_url(), &link).build().unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    std::fs::remove_file(&link).unwrap();
+    for mode in [0o700, 0o755] {
+        chmod(mode).unwrap();
+        let log = logger(&dead_url(), &dir).build().unwrap();
+        let _ = log.shutdown(Duration::from_millis(10));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 14, item 5c, in a child process of its own: other tests' threads fork and exec too,
+/// and a process between its fork and its exec briefly holds every descriptor.
+#[cfg(unix)]
+#[test]
+fn children_do_not_keep_the_spool_locked() {
+    let dir = spool_dir("children");
+    // The child prints DONE only once its checks passed.
+    sigkill(spawn_child("children", &dir, &dead_url(), (0, 0), "DONE"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// For each thread of process `pid` (by id and name), the sum of `fields` in its
+/// `/proc/<pid>/task/<tid>/<file>`.
+#[cfg(target_os = "linux")]
+fn per_thread(pid: u32, file: &str, fields: &[&str]) -> BTreeMap<(u32, String), u64> {
+    let mut threads = BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let tid: u32 = task.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        let (Ok(text), Ok(name)) = (
+            std::fs::read_to_string(task.join(file)),
+            std::fs::read_to_string(task.join("comm")),
+        ) else {
+            continue;
+        };
+        let sum = text
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(key, _)| fields.contains(key))
+            .map(|(_, value)| value.trim().parse::<u64>().unwrap())
+            .sum();
+        threads.insert((tid, name.trim().to_owned()), sum);
+    }
+    threads
+}
+
+/// Each thread's context switches (voluntary and not): how often it slept and woke.
+#[cfg(target_os = "linux")]
+fn context_switches(pid: u32) -> BTreeMap<(u32, String), u64> {
+    let fields = ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"];
+    per_thread(pid, "status", &fields)
+}
+
+/// Each thread's bytes passed to write system calls (files, pipes, eventfds).
+#[cfg(target_os = "linux")]
+fn bytes_written(pid: u32) -> BTreeMap<(u32, String), u64> {
+    per_thread(pid, "io", &["wchar"])
+}
+
+/// Issue 14, item 6: a logger with a spool, once its one entry is delivered and synced, has no
+/// thread that wakes over 5 idle seconds (context switches read from /proc, in a child process
+/// so that only its threads count).
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_spooled_logger_never_wakes() {
+    let dir = spool_dir("idle");
+    let c = collector();
+    let child = spawn_child("idle", &dir, &c.url(), (0, 0), "READY");
+    let pid = child.id();
+    // Settle: whatever starting up does is over.
+    std::thread::sleep(Duration::from_secs(1));
+    // The child's main thread and libtest's (named after the test) wait on stdin and the test;
+    // every other thread is logship's.
+    let logship_threads = || {
+        let mut threads = context_switches(pid);
+        threads.retain(|(tid, name), _| *tid != pid && name != "child_process");
+        threads
+    };
+    let before = logship_threads();
+    std::thread::sleep(Duration::from_secs(5));
+    let after = logship_threads();
+    sigkill(child);
+    assert!(!before.is_empty(), "no logship thread found");
+    assert_eq!(before, after, "logship threads woke while idle");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 14, item 5f: spool writes happen on the spool's own thread; the upload thread (here
+/// retrying a dead address) writes no segment bytes while 20,000 entries are spooled and flushed
+/// (the child measures its own threads, from /proc).
+#[cfg(target_os = "linux")]
+#[test]
+fn spool_writes_run_off_the_upload_thread() {
+    let dir = spool_dir("io");
+    // The child prints DONE only once its checks passed.
+    sigkill(spawn_child("io", &dir, &dead_url(), (0, 0), "DONE"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

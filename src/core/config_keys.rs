@@ -177,7 +177,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "destinations", kind: Kind::Destinations, default: KeyDefault::Empty, low_memory: None, doors: ALL, per_destination: false,
           doc: "Several places to ship every entry to, each with its own queue, retries and stats; the top-level keys are their defaults." },
     Key { name: "spool_dir", kind: Kind::OptionalText, default: KeyDefault::Absent, low_memory: None, doors: NATIVE, per_destination: false,
-          doc: "A directory for the durable disk spool (created 0700; one logger at a time); absent: memory only." },
+          doc: "A directory for the durable disk spool (created 0700; one logger at a time; refused if another user owns it or group or others may write it); absent: memory only." },
     Key { name: "spool_max_bytes", kind: Kind::Count, default: KeyDefault::Bytes(64 * 1024 * 1024), low_memory: None, doors: NATIVE, per_destination: false,
           doc: "Bounds the spool's files (at least 16 KiB); past it the oldest segments are dropped, and counted." },
     Key { name: "spool_sync_ms", kind: Kind::Count, default: KeyDefault::Number(200), low_memory: None, doors: NATIVE, per_destination: false,

@@ -96,7 +96,8 @@ pub struct Queue {
     state: Mutex<State>,
     limits: Limits,
     pub(crate) counters: Counters,
-    /// Wakes the shipper.
+    /// Wakes the shipper and, with a disk spool, its writer: always every listener, so that
+    /// neither needs to poll in case the other took a wake-up.
     pub(crate) wake: Event,
     /// Wakes whoever waits for a flush.
     pub(crate) progress: Event,
@@ -188,7 +189,7 @@ impl Queue {
         st.tap_wake_sent |= tap;
         drop(st);
         if first || full || tap {
-            self.wake.notify(1);
+            self.wake.notify(usize::MAX);
         }
         Ok(())
     }
@@ -317,7 +318,7 @@ impl Queue {
 
     pub fn set_subscribers(&self, count: usize) {
         self.lock().subscribers = count;
-        self.wake.notify(1);
+        self.wake.notify(usize::MAX);
     }
 
     /// How many entries were dropped since the last call (for the dropped-entries notice).
@@ -347,7 +348,7 @@ impl Queue {
         st.flush_target = st.flush_target.max(st.pushed);
         let target = st.pushed;
         drop(st);
-        self.wake.notify(1);
+        self.wake.notify(usize::MAX);
         target
     }
 

@@ -112,7 +112,7 @@ pub struct Handoff {
 impl Handoff {
     pub fn push(&self, batch: Batch) {
         self.lock().push_back(batch);
-        self.shared.queue.wake.notify(1);
+        self.shared.queue.wake.notify(usize::MAX);
     }
 
     fn pop(&self) -> Option<Batch> {

@@ -174,13 +174,66 @@ pub struct SegmentScan {
     /// Bytes from the first torn, corrupt or malformed record to the end: skipped. Records after
     /// damage cannot be found reliably (a length may be the damage), so the rest is skipped.
     pub skipped_bytes: u64,
+    /// What the skipped bytes held: see [`Lost`].
+    pub lost: Lost,
 }
 
-/// Reads a segment: every whole, checksummed batch record up to the first damage.
+/// The writes (and noticed drops) in damaged bytes, as far as they can be known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lost {
+    pub records: u64,
+    pub noticed: u64,
+}
+
+/// An element is at least its flag and length: a write count above a payload's length over
+/// this is damage, not a count.
+const MIN_ELEMENT_LEN: u64 = 5;
+
+/// Counts what damaged bytes (a run of records from the first bad one to the segment's end)
+/// held. Each record whose length and summary still read gives its own write count — the
+/// checksum already failed, so the count is believed only when the payload could hold that
+/// many elements, and its noticed drops only when its notice's text says the same number;
+/// where no count reads (a torn tail, garbage), one record is counted for the rest: at least
+/// one batch of unknown size was lost there.
+fn lost_in(mut bytes: &[u8]) -> Lost {
+    let mut lost = Lost::default();
+    while !bytes.is_empty() {
+        let counted = bytes.get(..RECORD_HEADER_LEN).and_then(|header| {
+            let len = u32::from_le_bytes(header[..4].try_into().unwrap()) as usize;
+            let payload = bytes.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN.checked_add(len)?)?;
+            let (_, records, noticed) = batch_summary(payload).ok()?;
+            let notice = DropNotice { dropped: noticed }.to_string();
+            let noticed = if memchr::memmem::find(payload, notice.as_bytes()).is_some() {
+                noticed
+            } else {
+                0
+            };
+            (records <= payload.len() as u64 / MIN_ELEMENT_LEN).then_some((
+                records,
+                noticed,
+                RECORD_HEADER_LEN + len,
+            ))
+        });
+        let Some((records, noticed, len)) = counted else {
+            lost.records += 1;
+            break;
+        };
+        lost.records += records;
+        lost.noticed += noticed;
+        bytes = &bytes[len..];
+    }
+    lost
+}
+
+/// Reads a segment: every whole, checksummed batch record up to the first damage, and what the
+/// damage cost. A bad segment header skips the whole file; its records are still counted.
 pub fn scan_segment(bytes: &[u8]) -> SegmentScan {
     let mut scan = SegmentScan::default();
     if bytes.get(..SEGMENT_MAGIC.len()) != Some(SEGMENT_MAGIC) {
         scan.skipped_bytes = bytes.len() as u64;
+        scan.lost = bytes
+            .get(SEGMENT_MAGIC.len()..)
+            .map_or_else(Lost::default, lost_in);
         return scan;
     }
     let mut offset = SEGMENT_MAGIC.len();
@@ -188,6 +241,7 @@ pub fn scan_segment(bytes: &[u8]) -> SegmentScan {
         let summary = read_record(&bytes[offset..]).and_then(|p| batch_summary(p).ok());
         let Some((id, records, noticed)) = summary else {
             scan.skipped_bytes = (bytes.len() - offset) as u64;
+            scan.lost = lost_in(&bytes[offset..]);
             break;
         };
         let len = RECORD_HEADER_LEN as u64
@@ -235,11 +289,29 @@ struct IndexedSegment {
     seq: u64,
     bytes: u64,
     batches: Vec<IndexedBatch>,
+    /// Batches before this one have been handed off: batches leave the disk in order, so the
+    /// next one to hand off is found without a walk.
+    handed_off: usize,
+    /// Batches not yet settled.
+    unsettled: usize,
+    /// Batches in flight.
+    in_flight: usize,
 }
 
 impl IndexedSegment {
+    fn new(seq: u64, bytes: u64, batches: Vec<IndexedBatch>) -> Self {
+        IndexedSegment {
+            seq,
+            bytes,
+            unsettled: batches.len(),
+            batches,
+            handed_off: 0,
+            in_flight: 0,
+        }
+    }
+
     fn settled(&self) -> bool {
-        self.batches.iter().all(|b| b.state == BatchState::Settled)
+        self.unsettled == 0
     }
 }
 
@@ -268,8 +340,11 @@ pub struct Eviction {
 /// to). Decides hand-off order, deletion and eviction; the caller does the file work.
 #[derive(Debug, Clone)]
 pub struct SpoolIndex {
+    /// Oldest first, so in increasing `seq`: found by binary search.
     segments: VecDeque<IndexedSegment>,
     max_bytes: u64,
+    /// The batches in flight (at most [`IN_FLIGHT_BATCHES`]): id, segment and position in it.
+    in_flight: Vec<(String, u64, usize)>,
 }
 
 impl SpoolIndex {
@@ -277,36 +352,32 @@ impl SpoolIndex {
         SpoolIndex {
             segments: VecDeque::new(),
             max_bytes,
+            in_flight: Vec::new(),
         }
     }
 
     /// Adds a segment found at recovery (before any new one), with its good batches.
     /// `bytes` is what it occupies on disk (skipped damage included, until it is deleted).
     pub fn add_recovered(&mut self, seq: u64, bytes: u64, batches: &[ScannedBatch]) {
-        self.segments.push_back(IndexedSegment {
-            seq,
-            bytes,
-            batches: batches
-                .iter()
-                .map(|b| IndexedBatch {
-                    id: b.id.clone(),
-                    offset: b.offset,
-                    len: b.len,
-                    records: b.records,
-                    noticed: b.noticed,
-                    state: BatchState::OnDisk,
-                })
-                .collect(),
-        });
+        let batches = batches
+            .iter()
+            .map(|b| IndexedBatch {
+                id: b.id.clone(),
+                offset: b.offset,
+                len: b.len,
+                records: b.records,
+                noticed: b.noticed,
+                state: BatchState::OnDisk,
+            })
+            .collect();
+        self.segments
+            .push_back(IndexedSegment::new(seq, bytes, batches));
     }
 
     /// Starts a new current segment of `bytes` (its header).
     pub fn start_segment(&mut self, seq: u64, bytes: u64) {
-        self.segments.push_back(IndexedSegment {
-            seq,
-            bytes,
-            batches: Vec::new(),
-        });
+        self.segments
+            .push_back(IndexedSegment::new(seq, bytes, Vec::new()));
     }
 
     /// The current segment's size, to decide when to start the next.
@@ -329,11 +400,7 @@ impl SpoolIndex {
         // process dies first it must still be on disk (evicting it would lose it uncounted).
         let mut i = 0;
         while self.total_bytes() + incoming > self.max_bytes && i < self.segments.len() {
-            if self.segments[i]
-                .batches
-                .iter()
-                .any(|b| b.state == BatchState::InFlight)
-            {
+            if self.segments[i].in_flight > 0 {
                 i += 1;
                 continue;
             }
@@ -356,6 +423,7 @@ impl SpoolIndex {
     pub fn append(&mut self, id: String, offset: u64, len: u64, records: u64, noticed: u64) {
         let segment = self.segments.back_mut().expect("a current segment");
         segment.bytes += len;
+        segment.unsettled += 1;
         segment.batches.push(IndexedBatch {
             id,
             offset,
@@ -366,64 +434,66 @@ impl SpoolIndex {
         });
     }
 
-    fn in_flight(&self) -> usize {
-        self.batches()
-            .filter(|b| b.state == BatchState::InFlight)
-            .count()
-    }
-
-    fn batches(&self) -> impl Iterator<Item = &IndexedBatch> {
-        self.segments.iter().flat_map(|s| &s.batches)
+    fn segment_mut(&mut self, seq: u64) -> Option<&mut IndexedSegment> {
+        let i = self.segments.binary_search_by_key(&seq, |s| s.seq).ok()?;
+        self.segments.get_mut(i)
     }
 
     /// The oldest batch still only on disk, when fewer than [`IN_FLIGHT_BATCHES`] are being
     /// uploaded; it counts as in flight from now on.
     pub fn next_hand_off(&mut self) -> Option<ToHandOff> {
-        if self.in_flight() >= IN_FLIGHT_BATCHES {
+        if self.in_flight.len() >= IN_FLIGHT_BATCHES {
             return None;
         }
-        self.segments.iter_mut().find_map(|segment| {
-            let batch = segment
-                .batches
-                .iter_mut()
-                .find(|b| b.state == BatchState::OnDisk)?;
-            batch.state = BatchState::InFlight;
-            Some(ToHandOff {
-                segment: segment.seq,
-                offset: batch.offset,
-                len: batch.len,
-            })
-        })
+        let segment = self
+            .segments
+            .iter_mut()
+            .find(|s| s.handed_off < s.batches.len())?;
+        let at = segment.handed_off;
+        let batch = &mut segment.batches[at];
+        segment.handed_off += 1;
+        segment.in_flight += 1;
+        batch.state = BatchState::InFlight;
+        let hand_off = ToHandOff {
+            segment: segment.seq,
+            offset: batch.offset,
+            len: batch.len,
+        };
+        self.in_flight.push((batch.id.clone(), segment.seq, at));
+        Some(hand_off)
+    }
+
+    /// Settles the in-flight batch at `slot` of `self.in_flight`; returns its write count and
+    /// noticed drops.
+    fn settle_in_flight(&mut self, slot: usize) -> (u64, u64) {
+        let (_, seq, at) = self.in_flight.swap_remove(slot);
+        // In-flight segments are never evicted nor deleted, so it is there.
+        let segment = self.segment_mut(seq).expect("an in-flight segment stays");
+        segment.in_flight -= 1;
+        segment.unsettled -= 1;
+        let batch = &mut segment.batches[at];
+        batch.state = BatchState::Settled;
+        (batch.records, batch.noticed)
     }
 
     /// A batch that could not be read back (damage after it was indexed): settled, unsent;
     /// returns its write count and noticed drops.
     pub fn abandon(&mut self, segment: u64, offset: u64) -> (u64, u64) {
-        let found = self
-            .segments
-            .iter_mut()
-            .filter(|s| s.seq == segment)
-            .flat_map(|s| &mut s.batches)
-            .find(|b| b.offset == offset);
-        match found {
-            Some(batch) => {
-                batch.state = BatchState::Settled;
-                (batch.records, batch.noticed)
-            }
-            None => (0, 0),
-        }
+        let slot = self.in_flight.iter().position(|&(_, seq, at)| {
+            seq == segment
+                && self
+                    .segments
+                    .binary_search_by_key(&seq, |s| s.seq)
+                    .is_ok_and(|i| self.segments[i].batches[at].offset == offset)
+        });
+        slot.map_or((0, 0), |slot| self.settle_in_flight(slot))
     }
 
     /// The batch `id` was delivered or rejected. Returns the segments that may now be deleted:
     /// every batch in them is settled, and they are not the current one.
     pub fn settle(&mut self, id: &str) -> Vec<u64> {
-        if let Some(batch) = self
-            .segments
-            .iter_mut()
-            .flat_map(|s| &mut s.batches)
-            .find(|b| b.id == id && b.state == BatchState::InFlight)
-        {
-            batch.state = BatchState::Settled;
+        if let Some(slot) = self.in_flight.iter().position(|(i, _, _)| i == id) {
+            self.settle_in_flight(slot);
         }
         self.take_deletable(false)
     }
@@ -446,9 +516,7 @@ impl SpoolIndex {
 
     /// Batches not yet settled (on disk or in flight).
     pub fn unsettled_batches(&self) -> usize {
-        self.batches()
-            .filter(|b| b.state != BatchState::Settled)
-            .count()
+        self.segments.iter().map(|s| s.unsettled).sum()
     }
 
     /// The highest segment sequence ever seen, for naming the next one.
@@ -558,6 +626,77 @@ mod tests {
             let _ = scan_segment(&bytes);
         }
         assert_eq!(scan_segment(b"not a segment").skipped_bytes, 13);
+    }
+
+    #[test]
+    fn damage_counts_the_writes_its_records_held_else_one_record() {
+        let batches = [
+            batch("x-1", &["{\"a\":1}\n"]),
+            batch("x-2", &["{\"b\":2}\n", "{\"c\":3}\n"]),
+            batch("x-3", &["{\"d\":4}\n", "{\"e\":5}\n", "{\"f\":6}\n"]),
+        ];
+        let whole = segment(&batches);
+        let second = scan_segment(&whole).batches[1].offset as usize;
+        // A flipped byte in x-3's last entry: x-3 is lost, and its counts still read.
+        let mut damaged = whole.clone();
+        damaged[whole.len() - 3] ^= 0x40;
+        let last = scan_segment(&whole).batches[2].offset as usize;
+        assert!(whole.len() - 3 > last, "the flip is inside x-3");
+        let scan = scan_segment(&damaged);
+        assert_eq!(
+            scan.lost,
+            Lost {
+                records: 3,
+                noticed: 1
+            }
+        );
+        damaged = whole.clone();
+        damaged[second + RECORD_HEADER_LEN + 40] ^= 0x01; // x-2's notice element
+        let scan = scan_segment(&damaged);
+        assert_eq!(scan.batches.len(), 1);
+        assert_eq!(
+            scan.lost,
+            Lost {
+                records: 5,
+                noticed: 1
+            }
+        );
+        // Its noticed count itself (after kind, id and write count): not believed either.
+        damaged = whole.clone();
+        damaged[second + RECORD_HEADER_LEN + 1 + 2 + 3 + 8] ^= 0x10;
+        assert_eq!(
+            scan_segment(&damaged).lost,
+            Lost {
+                records: 5,
+                noticed: 1
+            }
+        );
+        // A length that is the damage: nothing after it reads, one record is counted.
+        damaged = whole.clone();
+        damaged[second + 2] = 0x7f;
+        assert_eq!(
+            scan_segment(&damaged).lost,
+            Lost {
+                records: 1,
+                noticed: 0
+            }
+        );
+        // A broken segment header: the whole file is skipped, its records still counted.
+        damaged = whole.clone();
+        damaged[0] = b'X';
+        let scan = scan_segment(&damaged);
+        assert!(scan.batches.is_empty());
+        assert_eq!(scan.skipped_bytes, whole.len() as u64);
+        assert_eq!(
+            scan.lost,
+            Lost {
+                records: 6,
+                noticed: 3
+            }
+        );
+        // A torn tail counts one record; a whole segment counts nothing.
+        assert_eq!(scan_segment(&whole[..whole.len() - 1]).lost.records, 1);
+        assert_eq!(scan_segment(&whole).lost, Lost::default());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The native door: the Rust API ([`Logger`], [`Builder`], [`Subscription`]) over the core's one
 //! logger ([`core::logger`](crate::core::logger)). This module only adapts: it supplies the
 //! runtime — reqwest transports, tokio timers and the system clock, every shipper on one
-//! background thread (a current-thread tokio runtime), the disk spool when `spool_dir` is set,
+//! background thread (a current-thread tokio runtime), the disk spool when `spool_dir` is set
+//! (its file work on a thread of its own),
 //! stderr for reports and echoes — and blocks the caller's thread where the core's flush and
 //! shutdown wait (`wait.rs`). The caller's thread only copies bytes into the queue.
 
@@ -30,7 +31,7 @@ use transport::{HttpTransport, SystemClock, TokioTimer};
 const DROP_DRAIN: Duration = Duration::from_secs(1);
 
 thread_local! {
-    /// Set on logship's background thread. What runs there (reqwest, hyper) logs through `log`
+    /// Set on logship's background threads. What runs there (reqwest, hyper) logs through `log`
     /// and `tracing`; the facades must not ship that, or every upload would log, and every such
     /// log cause another upload.
     static SHIPPER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -48,7 +49,8 @@ struct Native {
     /// what opening it found (reported once the first destination exists).
     spool: Option<Arc<spool::Spool>>,
     recovery: Option<spool::Recovery>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The upload thread, and the spool thread when there is a spool.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Runtime for Native {
@@ -89,8 +91,8 @@ impl Runtime for Native {
         }
     }
 
-    /// Every shipper (and the spool writer) on one background thread, concurrently, so that a
-    /// slow or dead destination waits alone.
+    /// Every shipper on one background thread, concurrently, so that a slow or dead destination
+    /// waits alone; the spool writer on another, so that a slow disk never stalls an upload.
     fn spawn(&mut self, destinations: Vec<Starting<Self>>) -> Result<(), Error> {
         let mut shippers = Vec::with_capacity(destinations.len());
         let mut writer = None;
@@ -100,19 +102,21 @@ impl Runtime for Native {
                 let settled = opened.clone();
                 shipper = shipper.with_spool(move |id| settled.settled(id));
                 let shared = destination.shared;
+                let mut notice_owed = false;
                 if let Some(recovery) = self.recovery.take() {
                     if recovery.skipped_bytes > 0 {
                         shared.report_error(
                             "spool damage",
                             format!(
-                                "spool: skipped {} damaged bytes (torn or corrupt tails) in {} segments",
-                                recovery.skipped_bytes, recovery.damaged_segments
+                                "spool: skipped {} damaged bytes (torn or corrupt tails) in {} segments ({} entries lost)",
+                                recovery.skipped_bytes, recovery.damaged_segments, recovery.damaged_records
                             ),
                         );
                     }
                     shared
                         .queue
                         .count_dropped(recovery.dropped_records, recovery.renoticed);
+                    notice_owed = recovery.dropped_records + recovery.renoticed > 0;
                 }
                 writer = Some(spool::run_writer(
                     opened.clone(),
@@ -120,32 +124,21 @@ impl Runtime for Native {
                     shipper.handoff(),
                     destination.config.max_batch_bytes(),
                     destination.seed,
+                    notice_owed,
                 ));
             }
             shippers.push(shipper);
         }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Runtime(e.to_string()))?;
-        let thread = std::thread::Builder::new()
-            .name("logship".into())
-            .spawn(move || {
-                SHIPPER_THREAD.with(|flag| flag.set(true));
-                runtime.block_on(futures::future::join(
-                    futures::future::join_all(shippers.into_iter().map(Shipper::run)),
-                    async move {
-                        if let Some(writer) = writer {
-                            writer.await;
-                        }
-                    },
-                ));
-            })
-            .map_err(|e| Error::Runtime(e.to_string()))?;
+        let mut threads = vec![background("logship", async move {
+            futures::future::join_all(shippers.into_iter().map(Shipper::run)).await;
+        })?];
+        if let Some(writer) = writer {
+            threads.push(background("logship-spool", writer)?);
+        }
         *self
-            .thread
+            .threads
             .get_mut()
-            .unwrap_or_else(PoisonError::into_inner) = Some(thread);
+            .unwrap_or_else(PoisonError::into_inner) = threads;
         Ok(())
     }
 
@@ -158,15 +151,30 @@ impl Runtime for Native {
     }
 
     fn stopped(&self) {
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread {
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for thread in threads {
             let _ = thread.join();
         }
     }
+}
+
+/// Runs `work` to its end on a new thread `name`, with a current-thread tokio runtime of its own.
+fn background(
+    name: &str,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<JoinHandle<()>, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            SHIPPER_THREAD.with(|flag| flag.set(true));
+            runtime.block_on(work);
+        })
+        .map_err(|e| Error::Runtime(e.to_string()))
 }
 
 /// A logger. Cheap to clone; every clone writes to the same queue. `write` never waits for the
@@ -210,7 +218,7 @@ impl Logger {
         let native = Native {
             spool,
             recovery,
-            thread: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
         };
         let core = logger::Logger::start(native, &config, metrics)?;
         Ok(Logger {
@@ -399,7 +407,8 @@ pub struct Builder {
 include!(concat!(env!("OUT_DIR"), "/builder.rs"));
 
 impl Builder {
-    /// A directory for the durable disk spool (created 0700 when missing; one logger at a time).
+    /// A directory for the durable disk spool (created 0700 when missing; one logger at a time;
+    /// refused if another user owns it or group or others may write it).
     pub fn spool_dir(mut self, dir: impl AsRef<std::path::Path>) -> Self {
         self.config.spool_dir = Some(dir.as_ref().to_string_lossy().into_owned());
         self

@@ -1,17 +1,22 @@
 //! The durable disk spool (`spool_dir`): the files behind `core::spool`'s decisions, and the
 //! writer task that moves batches from the queue into them and from them to the shipper.
 //!
-//! Flow: writes go to the in-memory queue as always. The writer (a task on the logger's
-//! background runtime) waits up to `spool_sync_ms` for company, builds batches, appends each as a
-//! checksummed record to the current segment and releases it from the queue; every
-//! `spool_sync_ms` it makes what it wrote durable (fsync). It hands the oldest unsent batches, a
-//! few at a time, to the shipper, which reports each one settled; a segment is deleted once every
-//! batch in it is settled. A logger opened on a spool with unsent segments therefore sends them
-//! first, in order, under their original `Logship-Batch` ids.
+//! Flow: writes go to the in-memory queue as always. The writer (on a thread of its own, so that
+//! a slow disk never stalls uploads) waits up to `spool_sync_ms` for company, builds batches,
+//! appends each as a checksummed record to the current segment and releases it from the queue;
+//! every `spool_sync_ms` it makes what it wrote durable (fsync). It reads the oldest unsent
+//! batches back, a few at a time, and hands them to the shipper, which reports each one settled
+//! (only noting its id: the writer applies it); a segment is deleted once every batch in it is
+//! settled. A logger opened on a spool with unsent segments therefore sends them first, in
+//! order, under their original `Logship-Batch` ids. All file work is the writer's, or the
+//! caller's in `open`, `flush` and drop: never the upload thread's.
 //!
 //! Files: `lock` (held with an exclusive lock for the logger's life: a second logger on the same
-//! directory fails to build), `seg-<20-digit sequence>.log`, and `private_id` (when none is
-//! configured), all created 0600 in a 0700 directory.
+//! directory fails to build; not inherited by exec'd children, and let go of in fork children),
+//! `seg-<20-digit sequence>.log` (born as `seg-<sequence>.tmp` until its header is durable), and
+//! `private_id` (when none is configured), all created 0600 in a 0700 directory. An existing
+//! directory that another user owns, or that group or others may write, is refused: its segments
+//! would be uploaded as this program's logs and its `private_id` trusted.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
@@ -34,20 +39,19 @@ use crate::core::Shared;
 
 const LOCK_FILE: &str = "lock";
 const PRIVATE_ID_FILE: &str = "private_id";
-/// How often an idle writer looks at the queue even without a wake-up (the queue wakes one
-/// listener per event, and the shipper may take it).
-const IDLE_POLL: Duration = Duration::from_millis(200);
 
 /// What opening a spool found.
 #[derive(Debug, Default)]
 pub(crate) struct Recovery {
     /// Batches left by an earlier logger, to be sent first.
     pub batches: usize,
-    /// Bytes of torn or corrupt segment tails skipped, and in how many segments.
+    /// Bytes of torn or corrupt segment tails skipped, in how many segments, and the writes they
+    /// held (as far as known: see `core::spool::Lost`).
     pub skipped_bytes: u64,
     pub damaged_segments: usize,
-    /// Writes in segments evicted at once because the spool was over its bound, and drops
-    /// whose notice went with them.
+    pub damaged_records: u64,
+    /// Writes lost to damage or in segments evicted at once because the spool was over its
+    /// bound, and drops whose notice went with them.
     pub dropped_records: u64,
     pub renoticed: u64,
 }
@@ -55,11 +59,14 @@ pub(crate) struct Recovery {
 pub(crate) struct Spool {
     dir: PathBuf,
     files: Mutex<Files>,
+    /// Batches the shipper settled, by id, for the writer to apply: the upload thread never
+    /// waits for `files`, which the writer holds while it writes and syncs.
+    settled: Mutex<Vec<String>>,
     /// Wakes the writer: a flush or shutdown, or a settled batch (room to hand off another).
     kick: Event,
     sync_interval: Duration,
     /// Held (and exclusively locked) for the spool's life; the lock goes with the handle.
-    _lock: File,
+    lock_file: File,
 }
 
 struct Files {
@@ -74,6 +81,11 @@ struct Files {
 
 fn segment_name(seq: u64) -> String {
     format!("seg-{seq:020}.log")
+}
+
+/// A segment being born: renamed to [`segment_name`] once its header is durable.
+fn temp_segment_name(seq: u64) -> String {
+    format!("seg-{seq:020}.tmp")
 }
 
 fn segment_seq(name: &str) -> Option<u64> {
@@ -98,6 +110,99 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// Refuses a directory that another user owns or that group or others may write. Reads the
+/// directory's own metadata: a symbolic link in its place is refused, not followed.
+#[cfg(unix)]
+fn check_private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let shown = dir.display();
+    let meta = fs::symlink_metadata(dir).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if meta.file_type().is_symlink() {
+        return Err(format!(
+            "{shown} is a symbolic link: give the directory itself"
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(format!("{shown} is not a directory"));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let user = unsafe { libc::geteuid() };
+    if meta.uid() != user {
+        return Err(format!(
+            "{shown} belongs to user {} but this process runs as user {user}: \
+             the spool_dir must belong to the process's user",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{shown} is writable by group or others (mode {:o}): the spool_dir must be \
+             private to its user (chmod 700)",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private_dir(_: &Path) -> Result<(), String> {
+    Ok(())
+}
+
+/// Fork children let go of the spool locks: a flock lock belongs to the open file, which fork
+/// shares, so a child that lives on (a pre-fork server's worker) would keep the spool locked.
+#[cfg(unix)]
+mod fork_release {
+    use std::os::fd::RawFd;
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::sync::Once;
+
+    /// The lock descriptors held right now; -1 is a free slot. Fixed, so that the fork handler
+    /// neither locks nor allocates. A process with more spools open than this keeps the rest
+    /// locked in its fork children.
+    static LOCK_FDS: [AtomicI32; 16] = [const { AtomicI32::new(-1) }; 16];
+    static REGISTER: Once = Once::new();
+
+    pub(super) fn hold(fd: RawFd) {
+        REGISTER.call_once(|| {
+            // SAFETY: pthread_atfork only records the function pointer; the handler is
+            // async-signal-safe (atomics, open, dup2, close).
+            unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+        });
+        let _ = LOCK_FDS.iter().find(|slot| {
+            slot.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        });
+    }
+
+    pub(super) fn release(fd: RawFd) {
+        let _ = LOCK_FDS.iter().find(|slot| {
+            slot.compare_exchange(fd, -1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        });
+    }
+
+    /// Points each lock descriptor at /dev/null: the child's copy of the locked file is gone,
+    /// while the number stays owned, so a child that drops its logger closes only /dev/null.
+    extern "C" fn in_child() {
+        for slot in &LOCK_FDS {
+            let fd = slot.load(Ordering::SeqCst);
+            if fd < 0 {
+                continue;
+            }
+            // SAFETY: plain system calls on descriptors this process owns.
+            unsafe {
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+                if null >= 0 {
+                    libc::dup2(null, fd);
+                    libc::close(null);
+                }
+            }
+            slot.store(-1, Ordering::SeqCst);
+        }
+    }
+}
+
 impl Spool {
     /// Opens (creating) the spool in `dir`, takes its lock and reads what an earlier logger left.
     pub(crate) fn open(
@@ -107,6 +212,8 @@ impl Spool {
     ) -> Result<(Spool, Recovery), String> {
         let shown = dir.display();
         create_private_dir(dir).map_err(|e| format!("cannot create {shown}: {e}"))?;
+        check_private_dir(dir)?;
+        // std opens every file close-on-exec: an exec'd child never holds the lock.
         let lock = private_file()
             .read(true)
             .write(true)
@@ -130,8 +237,14 @@ impl Spool {
             .map_err(|e| format!("cannot read {shown}: {e}"))?
             .filter_map(|entry| {
                 let entry = entry.ok()?;
-                let seq = segment_seq(entry.file_name().to_str()?)?;
-                Some((seq, entry.path()))
+                let name = entry.file_name();
+                let name = name.to_str()?;
+                if name.starts_with("seg-") && name.ends_with(".tmp") {
+                    // A segment whose birth a crash interrupted: it never held a batch.
+                    let _ = fs::remove_file(entry.path());
+                    return None;
+                }
+                Some((segment_seq(name)?, entry.path()))
             })
             .collect();
         segments.sort();
@@ -144,17 +257,29 @@ impl Spool {
             if scan.skipped_bytes > 0 {
                 recovery.skipped_bytes += scan.skipped_bytes;
                 recovery.damaged_segments += 1;
+                recovery.damaged_records += scan.lost.records;
+                recovery.dropped_records += scan.lost.records;
+                recovery.renoticed += scan.lost.noticed;
             }
             if scan.batches.is_empty() {
                 let _ = fs::remove_file(&path);
                 continue;
             }
+            let good = bytes.len() as u64 - scan.skipped_bytes;
+            if scan.skipped_bytes > 0 {
+                // Cut off, so that the loss is counted by this open only (should this fail,
+                // the next open counts it again).
+                let _ = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|file| file.set_len(good).and_then(|()| file.sync_data()));
+            }
             recovery.batches += scan.batches.len();
-            index.add_recovered(seq, bytes.len() as u64, &scan.batches);
+            index.add_recovered(seq, good, &scan.batches);
         }
         let eviction = index.make_room(0);
-        recovery.dropped_records = eviction.dropped_records;
-        recovery.renoticed = eviction.renoticed;
+        recovery.dropped_records += eviction.dropped_records;
+        recovery.renoticed += eviction.renoticed;
         for seq in &eviction.segments {
             let _ = fs::remove_file(dir.join(segment_name(*seq)));
         }
@@ -167,10 +292,14 @@ impl Spool {
                 last_sync: Instant::now(),
                 record: Vec::new(),
             }),
+            settled: Mutex::default(),
             kick: Event::new(),
             sync_interval,
-            _lock: lock,
+            lock_file: lock,
         };
+        // From here on, dropping the spool (on an error below too) releases the slot.
+        #[cfg(unix)]
+        fork_release::hold(std::os::fd::AsRawFd::as_raw_fd(&spool.lock_file));
         // Always a fresh segment: never append after an earlier logger's (maybe torn) tail.
         spool
             .lock()
@@ -206,13 +335,39 @@ impl Spool {
         self.files.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The shipper delivered or rejected batch `id`: deletes the segments that are now done.
+    /// The shipper delivered or rejected batch `id` (on the upload thread): noted for the
+    /// writer, which it wakes.
     pub(crate) fn settled(&self, id: &str) {
-        let deletable = self.lock().index.settle(id);
+        self.settled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id.to_owned());
+        self.kick.notify(usize::MAX);
+    }
+
+    fn has_settled(&self) -> bool {
+        !self
+            .settled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    /// Applies what the shipper settled: deletes the segments that are now done. Returns whether
+    /// there was anything (someone may wait for the unsettled count to fall).
+    fn apply_settled(&self) -> bool {
+        let ids = std::mem::take(&mut *self.settled.lock().unwrap_or_else(PoisonError::into_inner));
+        if ids.is_empty() {
+            return false;
+        }
+        let deletable: Vec<u64> = {
+            let mut files = self.lock();
+            ids.iter().flat_map(|id| files.index.settle(id)).collect()
+        };
         for seq in deletable {
             let _ = fs::remove_file(self.dir.join(segment_name(seq)));
         }
-        self.kick.notify(usize::MAX);
+        true
     }
 
     /// Appends one batch; returns the writes lost to make room (evicted segments, or the batch
@@ -274,7 +429,8 @@ impl Spool {
     }
 
     /// The oldest unsent batch, read back from disk, when the shipper has room for one more.
-    fn next_hand_off(&self, shared: &Shared) -> Option<Batch> {
+    /// Sets `lost` when a batch could not be read back (its writes are counted as dropped).
+    fn next_hand_off(&self, shared: &Shared, lost: &mut bool) -> Option<Batch> {
         loop {
             let mut files = self.lock();
             let at = files.index.next_hand_off()?;
@@ -293,13 +449,14 @@ impl Spool {
             match batch {
                 Some(batch) => return Some(batch),
                 None => {
-                    let (lost, renoticed) = files.index.abandon(at.segment, at.offset);
+                    let (dropped, renoticed) = files.index.abandon(at.segment, at.offset);
                     drop(files);
-                    shared.queue.count_dropped(lost, renoticed);
+                    shared.queue.count_dropped(dropped, renoticed);
+                    *lost = true;
                     shared.report_error(
                         "spool read",
                         format!(
-                            "a spooled batch in {} could not be read back ({lost} entries dropped)",
+                            "a spooled batch in {} could not be read back ({dropped} entries dropped)",
                             path.display()
                         ),
                     );
@@ -327,12 +484,19 @@ impl Durable for Spool {
 }
 
 impl Files {
+    /// Creates the next segment. Its header is durable before it is linked under its name, so
+    /// that a crash never leaves a segment with a torn header; a crash before the rename leaves
+    /// a `.tmp` file, removed at the next open.
     fn start_segment(&mut self, dir: &Path, seq: u64) -> io::Result<()> {
+        let temp = dir.join(temp_segment_name(seq));
         let mut file = private_file()
             .write(true)
-            .create_new(true)
-            .open(dir.join(segment_name(seq)))?;
+            .create(true)
+            .truncate(true)
+            .open(&temp)?;
         file.write_all(SEGMENT_MAGIC)?;
+        file.sync_data()?;
+        fs::rename(&temp, dir.join(segment_name(seq)))?;
         // The new name must survive a crash too.
         File::open(dir)?.sync_all()?;
         self.index.start_segment(seq, SEGMENT_MAGIC.len() as u64);
@@ -366,6 +530,9 @@ impl Files {
 
 impl Drop for Spool {
     fn drop(&mut self) {
+        #[cfg(unix)]
+        fork_release::release(std::os::fd::AsRawFd::as_raw_fd(&self.lock_file));
+        self.apply_settled();
         let dir = self.dir.clone();
         let mut files = self.lock();
         let _ = files.sync();
@@ -376,21 +543,47 @@ impl Drop for Spool {
     }
 }
 
-/// The writer task: runs on the logger's background runtime next to the shipper until the queue
-/// is stopped.
+/// The writer task: runs on the spool thread until the queue is stopped.
 pub(crate) async fn run_writer(
     spool: Arc<Spool>,
     shared: Arc<Shared>,
     handoff: Handoff,
     max_batch_bytes: usize,
     seed: u64,
+    notice_owed: bool,
 ) {
     let mut intake = Intake::new(shared.clone());
     let mut ids = BatchIds::new(seed);
     let queue = &shared.queue;
+    // What opening the spool lost reaches the server even if nothing is written.
+    spool_queued(
+        &spool,
+        &shared,
+        &mut intake,
+        &mut ids,
+        max_batch_bytes,
+        notice_owed,
+    );
     while !queue.is_stopped() {
-        while let Some(batch) = spool.next_hand_off(&shared) {
+        if spool.apply_settled() {
+            // Shutdown waits for the spool's unsettled batches to fall to 0.
+            queue.progress.notify(usize::MAX);
+        }
+        let mut lost = false;
+        while let Some(batch) = spool.next_hand_off(&shared, &mut lost) {
             handoff.push(batch);
+        }
+        if lost {
+            // The loss reaches the server even if nothing else is written.
+            spool_queued(
+                &spool,
+                &shared,
+                &mut intake,
+                &mut ids,
+                max_batch_bytes,
+                true,
+            );
+            continue;
         }
         // An entry waits at most half the interval for company and half for the next sync, so
         // that a crash loses at most `spool_sync_ms` of entries.
@@ -411,17 +604,33 @@ pub(crate) async fn run_writer(
                     break;
                 }
             }
-            spool_queued(&spool, &shared, &mut intake, &mut ids, max_batch_bytes);
+            spool_queued(
+                &spool,
+                &shared,
+                &mut intake,
+                &mut ids,
+                max_batch_bytes,
+                false,
+            );
             sync_if_due(&spool, &shared, half);
             continue;
         }
-        let due = sync_if_due(&spool, &shared, half).unwrap_or(IDLE_POLL);
+        // Idle: sleep until a write or a kick (the queue wakes every listener), or until what
+        // was written is due for its sync; with nothing written, no timer at all.
+        let due = sync_if_due(&spool, &shared, half);
         let (wake, kick) = (queue.wake.listen(), spool.kick.listen());
-        if queue.has_records() || queue.is_stopped() {
+        if queue.has_records() || queue.is_stopped() || spool.has_settled() {
             continue;
         }
-        let sleep = pin!(tokio::time::sleep(due.max(Duration::from_millis(1))));
-        let _ = select(select(wake, kick), sleep).await;
+        match due {
+            Some(due) => {
+                let sleep = pin!(tokio::time::sleep(due.max(Duration::from_millis(1))));
+                let _ = select(select(wake, kick), sleep).await;
+            }
+            None => {
+                let _ = select(wake, kick).await;
+            }
+        }
     }
     let _ = spool.sync();
 }
@@ -439,40 +648,39 @@ fn sync_if_due(spool: &Spool, shared: &Shared, after: Duration) -> Option<Durati
         .then(|| after.saturating_sub(files.last_sync.elapsed()))
 }
 
-/// Moves everything queued into the spool, batch by batch, then a notice of what eviction lost.
+/// Moves everything queued into the spool, batch by batch, then a notice of what was lost
+/// (evicted here, or `notice_owed` already): the loss must reach the server even if nothing
+/// else is written, so a notice-only batch. Bounded: a notice is tiny, but it may evict again.
 fn spool_queued(
     spool: &Spool,
     shared: &Shared,
     intake: &mut Intake,
     ids: &mut BatchIds,
     max_batch_bytes: usize,
+    mut notice_owed: bool,
 ) {
     let mut notices = 0;
     loop {
-        let mut evicted = false;
         while shared.queue.has_records() {
             let batch = intake.build_batch(ids.next_id(), max_batch_bytes);
             let (dropped, renoticed) = spool.append(&batch, shared);
             shared.queue.release_to_spool();
             if dropped + renoticed > 0 {
                 shared.queue.count_dropped(dropped, renoticed);
-                evicted = true;
+                notice_owed = true;
             }
         }
-        // The loss must reach the server even if nothing else is written: a notice-only batch.
-        // (Bounded: a notice is tiny, but it may evict again.)
-        if !evicted || notices == 3 {
+        if !notice_owed || notices == 3 {
             break;
         }
         notices += 1;
         let notice = intake.build_batch(ids.next_id(), max_batch_bytes);
-        if !notice.is_empty() {
-            let (dropped, renoticed) = spool.append(&notice, shared);
-            shared.queue.release_to_spool();
-            shared.queue.count_dropped(dropped, renoticed);
-            if dropped + renoticed == 0 {
-                break;
-            }
+        if notice.is_empty() {
+            break;
         }
+        let (dropped, renoticed) = spool.append(&notice, shared);
+        shared.queue.release_to_spool();
+        shared.queue.count_dropped(dropped, renoticed);
+        notice_owed = dropped + renoticed > 0;
     }
 }

@@ -584,6 +584,26 @@ fn after_fork_the_child_starts_fresh_and_the_parent_is_unaffected() {
 }
 
 #[test]
+fn a_fork_child_does_not_keep_the_spool_locked() {
+    let c = collector();
+    let exe = compile("spool_fork", Link::Shared);
+    let dir = work_dir().join(format!("spool-fork-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = config(&c, "spool-fork");
+    config["spool_dir"] = json!(dir);
+    run(
+        program(&exe, &[&config.to_string()]),
+        Duration::from_secs(60),
+    );
+    let stored = entries(&c, "spool-fork", 2);
+    assert_eq!(
+        stored.iter().map(text).collect::<Vec<_>>(),
+        ["before fork", "after fork"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_whole_life_cycle_is_clean_under_valgrind() {
     let valgrind = tool("valgrind", "valgrind");
     let c = collector();
