@@ -232,8 +232,25 @@ impl Queue {
     }
 
     /// A batch in flight holds `bytes` more (its compressed form, the HTTP client's copy).
+    /// Room is made as for a write: with `drop_oldest` the oldest queued records are dropped
+    /// (and counted); with `drop_newest` nothing queued is, and new writes are refused until
+    /// everything held fits again.
     pub fn hold(&self, bytes: usize) {
-        self.lock().held += bytes;
+        let mut st = self.lock();
+        st.held += bytes;
+        let mut dropped = false;
+        while st.ring.used() + st.held > self.limits.buffer_bytes
+            && self.limits.on_full == OnFull::DropOldest
+            && st.pop_front().is_some()
+        {
+            Counters::add(&self.counters.dropped, 1);
+            st.dropped_unreported += 1;
+            dropped = true;
+        }
+        drop(st);
+        if dropped {
+            self.progress.notify(usize::MAX);
+        }
     }
 
     /// A settled batch of `body` bytes no longer holds room.
