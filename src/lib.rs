@@ -45,6 +45,8 @@ pub use crate::core::stats::{DestinationStats, Stats};
 pub use error::Error;
 #[cfg(all(not(target_arch = "wasm32"), feature = "tracing"))]
 pub use facade::tracing::TracingLayer;
+#[cfg(all(unix, not(target_arch = "wasm32")))]
+pub use native::release_spool_locks_after_fork;
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{Builder, Logger, Subscription};
 #[cfg(target_arch = "wasm32")]

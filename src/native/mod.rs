@@ -7,6 +7,8 @@
 //! shutdown wait (`wait.rs`). The caller's thread only copies bytes into the queue.
 
 mod spool;
+#[cfg(unix)]
+pub use spool::release_spool_locks_after_fork;
 mod transport;
 mod wait;
 

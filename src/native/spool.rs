@@ -125,8 +125,7 @@ fn check_private_dir(dir: &Path) -> Result<(), String> {
     if !meta.is_dir() {
         return Err(format!("{shown} is not a directory"));
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let user = unsafe { libc::geteuid() };
+    let user = rustix::process::geteuid().as_raw();
     if meta.uid() != user {
         return Err(format!(
             "{shown} belongs to user {} but this process runs as user {user}: \
@@ -151,24 +150,18 @@ fn check_private_dir(_: &Path) -> Result<(), String> {
 
 /// Fork children let go of the spool locks: a flock lock belongs to the open file, which fork
 /// shares, so a child that lives on (a pre-fork server's worker) would keep the spool locked.
+/// This crate keeps the table of lock descriptors; a fork handler (the C door's) empties it.
 #[cfg(unix)]
 mod fork_release {
     use std::os::fd::RawFd;
     use std::sync::atomic::{AtomicI32, Ordering};
-    use std::sync::Once;
 
-    /// The lock descriptors held right now; -1 is a free slot. Fixed, so that the fork handler
+    /// The lock descriptors held right now; -1 is a free slot. Fixed, so that a fork handler
     /// neither locks nor allocates. A process with more spools open than this keeps the rest
     /// locked in its fork children.
     static LOCK_FDS: [AtomicI32; 16] = [const { AtomicI32::new(-1) }; 16];
-    static REGISTER: Once = Once::new();
 
     pub(super) fn hold(fd: RawFd) {
-        REGISTER.call_once(|| {
-            // SAFETY: pthread_atfork only records the function pointer; the handler is
-            // async-signal-safe (atomics, open, dup2, close).
-            unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
-        });
         let _ = LOCK_FDS.iter().find(|slot| {
             slot.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
@@ -182,25 +175,25 @@ mod fork_release {
         });
     }
 
-    /// Points each lock descriptor at /dev/null: the child's copy of the locked file is gone,
-    /// while the number stays owned, so a child that drops its logger closes only /dev/null.
-    extern "C" fn in_child() {
+    /// Empties the table, handing each descriptor to `let_go`.
+    pub fn take_all(mut let_go: impl FnMut(RawFd)) {
         for slot in &LOCK_FDS {
-            let fd = slot.load(Ordering::SeqCst);
-            if fd < 0 {
-                continue;
+            let fd = slot.swap(-1, Ordering::SeqCst);
+            if fd >= 0 {
+                let_go(fd);
             }
-            // SAFETY: plain system calls on descriptors this process owns.
-            unsafe {
-                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-                if null >= 0 {
-                    libc::dup2(null, fd);
-                    libc::close(null);
-                }
-            }
-            slot.store(-1, Ordering::SeqCst);
         }
     }
+}
+
+/// For a fork child: takes every spool lock descriptor this process holds out of logship's
+/// table and hands each to `let_go`, which must make the child let go of it (point it at
+/// /dev/null: the number stays taken, so a later close closes nothing else). Only atomic
+/// operations: callable from a `pthread_atfork` child handler. The C door's handler does this;
+/// a Rust program that forks and keeps its children alive can do the same.
+#[cfg(unix)]
+pub fn release_spool_locks_after_fork(let_go: impl FnMut(std::os::fd::RawFd)) {
+    fork_release::take_all(let_go);
 }
 
 impl Spool {

@@ -120,6 +120,18 @@ extern "C" fn forget_logger_in_child() {
     GLOBAL.store(ptr::null_mut(), Ordering::Release);
     GENERATION.fetch_add(1, Ordering::AcqRel);
     taps::leave_callback_after_fork();
+    // The forgotten logger's spool lock would stay held while this child lives.
+    logship::release_spool_locks_after_fork(|fd| {
+        // SAFETY: open, dup2 and close are async-signal-safe system calls; `fd` is a descriptor
+        // this process owns (the spool's lock file), which now points at /dev/null instead.
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if null >= 0 {
+                libc::dup2(null, fd);
+                libc::close(null);
+            }
+        }
+    });
 }
 
 /// Locks a mutex, recovering it from poisoning.

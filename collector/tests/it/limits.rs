@@ -50,6 +50,13 @@ async fn hold_upload(c: &Collector, collection: &str, body: &str) -> HeldUpload 
 }
 
 impl HeldUpload {
+    /// Whether the collector answered already: it refused this upload (a probe took the only
+    /// place first) instead of holding it.
+    fn was_answered(&self) -> bool {
+        let mut byte = [0u8; 1];
+        self.stream.try_read(&mut byte).is_ok()
+    }
+
     /// Sends the rest of the body; the raw response.
     async fn finish(mut self) -> String {
         self.stream.write_all(&self.rest).await.unwrap();
@@ -94,21 +101,32 @@ async fn refuses_while_held(c: &Collector) {
     assert_eq!(try_upload(c, "before").await.0, 200);
     stored += 1;
     let held_text = format!(r#"{{"text":"held {}"}}"#, "h".repeat(8000));
-    let held = hold_upload(c, "held", &body(&[&held_text])).await;
-    let mut n = 0;
-    let retry_after = eventually("a 503 while an upload is held", || {
-        n += 1;
-        let probe = format!("probe {n}");
-        async move {
-            match try_upload(c, &probe).await {
-                (503, retry_after) => Some(retry_after),
-                (200, _) => None,
-                (status, _) => panic!("unexpected {status}"),
+    let probes_stored = std::cell::Cell::new(0);
+    let (held, retry_after) = loop {
+        let held = hold_upload(c, "held", &body(&[&held_text])).await;
+        let mut n = 0;
+        // `Some(None)`: a probe came first and the held upload was the one refused; hold again.
+        let outcome = eventually("a 503 while an upload is held", || {
+            n += 1;
+            let probe = format!("probe {n}");
+            let (held, probes_stored) = (&held, &probes_stored);
+            async move {
+                match try_upload(c, &probe).await {
+                    (503, retry_after) => Some(Some(retry_after)),
+                    (200, _) => {
+                        probes_stored.set(probes_stored.get() + 1);
+                        held.was_answered().then_some(None)
+                    }
+                    (status, _) => panic!("unexpected {status}"),
+                }
             }
+        })
+        .await;
+        if let Some(retry_after) = outcome {
+            break (held, retry_after);
         }
-    })
-    .await;
-    stored += n - 1;
+    };
+    stored += probes_stored.get();
     assert_eq!(retry_after.as_deref(), Some("1"));
     let response = held.finish().await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
