@@ -616,6 +616,46 @@ async fn redirects_are_never_followed_and_reject_the_batch() {
     );
 }
 
+/// Nothing the browser door says shows a secret: fetch refuses a URL with userinfo with a
+/// message that quotes it (private id and password included), and the server may echo anything;
+/// `lastError` and the console show neither those nor a header value.
+#[wasm_bindgen_test]
+async fn no_report_or_last_error_shows_a_secret() {
+    let reports = watch_reports();
+    let private_id = "ef".repeat(32);
+    let secrets = [private_id.as_str(), "pw-secret-9", "Bearer tok-secret-9"];
+    let log = logger(serde_json::json!({
+        "baseUrl": format!("{}/ok", fault()).replace("http://", "http://user:pw-secret-9@"),
+        "collection": unique("web-secrets"), "flushDelayMs": 0, "privateId": private_id,
+        "headers": {"Authorization": "Bearer tok-secret-9"}, "retryInitialMs": 50,
+    }));
+    log.write(&"one".into()).unwrap();
+    let mut waited = 0;
+    while log.last_error().is_none() && waited < 10_000 {
+        sleep(50).await;
+        waited += 50;
+    }
+    let last_error = log.last_error().expect("the refused request is reported");
+    let _ = promise(log.shutdown(Some(0.0))).await;
+    let _ = get(&reports, "stop")
+        .unchecked_into::<Function>()
+        .call0(&JsValue::NULL);
+    let seen: Vec<String> = js_sys::Array::from(&get(&reports, "seen"))
+        .iter()
+        .filter_map(|m| m.as_string())
+        .collect();
+    assert!(!seen.is_empty());
+    assert!(
+        last_error.contains("<redacted>"),
+        "the browser's message quoted the URL, and lost its secrets: {last_error}"
+    );
+    for text in seen.iter().chain([&last_error]) {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret:?} shown: {text}");
+        }
+    }
+}
+
 /// Without the system's random source (crypto.getRandomValues) `new Logger` fails and says why.
 #[wasm_bindgen_test]
 fn a_failed_random_source_fails_new_logger() {
