@@ -22,6 +22,7 @@ thread_local! {
             generation: 0,
             global: ptr::null(),
             target: Target::Uninitialized,
+            tap_thread: false,
         })
     };
 }
@@ -33,6 +34,9 @@ struct WriterCache {
     /// parent's (forgotten) Global, which must be forgotten too, never dropped.
     global: *const Global,
     target: Target,
+    /// Whether this is a tap delivery thread, read at refresh: in a shared library each
+    /// thread-local costs a call, so the write path reads only this cache.
+    tap_thread: bool,
 }
 
 enum Target {
@@ -65,11 +69,12 @@ impl WriterCache {
         }
         self.generation = generation;
         self.global = global;
+        self.tap_thread = taps::in_callback();
     }
 
     fn write(&self, bytes: &[u8]) -> Result<c_int, Failure> {
         match &self.target {
-            Target::Running(logger) => write_to(logger, bytes),
+            Target::Running(logger) => write_to(logger, bytes, self.tap_thread),
             Target::Uninitialized => Err(NOT_INITIALIZED),
             Target::ShutDown => Err(SHUT_DOWN),
         }
@@ -87,8 +92,8 @@ impl Drop for WriterCache {
 
 /// A write from a tap callback is uploaded but never tapped: a callback that logs what it
 /// receives cannot feed itself.
-fn write_to(logger: &Logger, bytes: &[u8]) -> Result<c_int, Failure> {
-    match taps::in_callback() {
+fn write_to(logger: &Logger, bytes: &[u8], from_tap: bool) -> Result<c_int, Failure> {
+    match from_tap {
         true => result_code(logger.write_untapped(bytes)),
         false => result_code(logger.write(bytes)),
     }
@@ -110,7 +115,7 @@ pub(crate) fn write(bytes: &[u8]) -> Result<c_int, Failure> {
         Ok(Some(result)) => result,
         // This thread's cache is being destroyed (a write from a TLS destructor) or busy.
         _ => match &*global().read() {
-            State::Running(door) => write_to(&door.logger, bytes),
+            State::Running(door) => write_to(&door.logger, bytes, taps::in_callback()),
             State::Uninitialized => Err(NOT_INITIALIZED),
             State::ShutDown { .. } => Err(SHUT_DOWN),
         },
