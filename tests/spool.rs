@@ -501,22 +501,27 @@ fn delivered_entries(c: &Collector) -> u64 {
         .sum()
 }
 
+/// A logger spools `count` entries in batches (records) of at most 1 KiB while the collector is
+/// down, and shuts down, leaving them on disk.
+fn spool_while_down(dir: &Path, count: u64) {
+    let log = logger(&dead_url(), dir)
+        .max_batch_bytes(1024)
+        .build()
+        .unwrap();
+    for i in 0..count as usize {
+        log.write(entry_text(i).as_bytes()).unwrap();
+    }
+    log.flush(Duration::from_secs(10)).unwrap();
+    let _ = log.shutdown(Duration::from_millis(50));
+}
+
 /// A first logger spools `N` entries in several batches (records) while the collector is down;
 /// `damage` then changes the segment on disk; a second logger sends what is left. Returns the
 /// collector and the second logger's stats, once every entry is delivered or noticed as dropped.
 fn damaged_between_two_loggers(name: &str, damage: impl FnOnce(&mut Vec<u8>)) -> (Collector, u64) {
     const N: u64 = 200;
     let dir = spool_dir(name);
-    let log = logger(&dead_url(), &dir)
-        .max_batch_bytes(1024)
-        .build()
-        .unwrap();
-    for i in 0..N as usize {
-        log.write(entry_text(i).as_bytes()).unwrap();
-    }
-    log.flush(Duration::from_secs(10)).unwrap();
-    let _ = log.shutdown(Duration::from_millis(50));
-    drop(log);
+    spool_while_down(&dir, N);
     let segments = segments(&dir);
     assert_eq!(segments.len(), 1, "{segments:?}");
     let mut bytes = std::fs::read(&segments[0]).unwrap();
@@ -580,16 +585,7 @@ fn a_corrupt_segment_header_counts_every_entry_in_it() {
 fn a_record_damaged_after_open_is_counted_when_read_back_and_noticed() {
     const N: u64 = 200;
     let dir = spool_dir("damaged-later");
-    let log = logger(&dead_url(), &dir)
-        .max_batch_bytes(1024)
-        .build()
-        .unwrap();
-    for i in 0..N as usize {
-        log.write(entry_text(i).as_bytes()).unwrap();
-    }
-    log.flush(Duration::from_secs(10)).unwrap();
-    let _ = log.shutdown(Duration::from_millis(50));
-    drop(log);
+    spool_while_down(&dir, N);
     // The second logger opens the spool while the collector answers 503: it indexes every
     // record and holds the first two in flight.
     let c = collector();

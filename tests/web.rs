@@ -169,6 +169,17 @@ fn get(target: &JsValue, key: &str) -> JsValue {
     Reflect::get(target, &key.into()).unwrap()
 }
 
+/// Ends a [`watch_reports`]; what logship printed with console.error meanwhile.
+fn stop_watching(reports: &JsValue) -> Vec<String> {
+    let _ = get(reports, "stop")
+        .unchecked_into::<Function>()
+        .call0(&JsValue::NULL);
+    js_sys::Array::from(&get(reports, "seen"))
+        .iter()
+        .filter_map(|m| m.as_string())
+        .collect()
+}
+
 fn stat(log: &Logger, name: &str) -> u64 {
     get(&log.stats(), name).as_f64().unwrap() as u64
 }
@@ -601,12 +612,8 @@ async fn redirects_are_never_followed_and_reject_the_batch() {
         "[]",
         "nothing reached the other server"
     );
-    let _ = get(&reports, "stop")
-        .unchecked_into::<Function>()
-        .call0(&JsValue::NULL);
-    let seen: Vec<String> = js_sys::Array::from(&get(&reports, "seen"))
-        .iter()
-        .filter_map(|m| m.as_string())
+    let seen: Vec<String> = stop_watching(&reports)
+        .into_iter()
         .filter(|m| m.contains("redirects"))
         .collect();
     assert_eq!(seen.len(), 10, "printed once per logger: {seen:?}");
@@ -637,13 +644,7 @@ async fn no_report_or_last_error_shows_a_secret() {
     }
     let last_error = log.last_error().expect("the refused request is reported");
     let _ = promise(log.shutdown(Some(0.0))).await;
-    let _ = get(&reports, "stop")
-        .unchecked_into::<Function>()
-        .call0(&JsValue::NULL);
-    let seen: Vec<String> = js_sys::Array::from(&get(&reports, "seen"))
-        .iter()
-        .filter_map(|m| m.as_string())
-        .collect();
+    let seen = stop_watching(&reports);
     assert!(!seen.is_empty());
     assert!(
         last_error.contains("<redacted>"),

@@ -159,16 +159,12 @@ impl Queue {
             return Err(PushError::Closed);
         }
         st.written += 1;
-        let room = self.limits.buffer_bytes.saturating_sub(st.held);
-        while st.ring.used() + size > room {
-            let dropped_old = self.limits.on_full == OnFull::DropOldest && st.pop_front().is_some();
+        if !self.make_room(&mut st, size) {
             Counters::add(&self.counters.dropped, 1);
             st.dropped_unreported += 1;
-            if !dropped_old {
-                drop(st);
-                self.progress.notify(usize::MAX);
-                return Err(PushError::Full);
-            }
+            drop(st);
+            self.progress.notify(usize::MAX);
+            return Err(PushError::Full);
         }
         let proc_seq = seq.unwrap_or_else(|| {
             st.next_seq += 1;
@@ -238,19 +234,27 @@ impl Queue {
     pub fn hold(&self, bytes: usize) {
         let mut st = self.lock();
         st.held += bytes;
-        let mut dropped = false;
-        while st.ring.used() + st.held > self.limits.buffer_bytes
-            && self.limits.on_full == OnFull::DropOldest
-            && st.pop_front().is_some()
-        {
-            Counters::add(&self.counters.dropped, 1);
-            st.dropped_unreported += 1;
-            dropped = true;
-        }
+        let removed = st.removed;
+        self.make_room(&mut st, 0);
+        let dropped = st.removed != removed;
         drop(st);
         if dropped {
             self.progress.notify(usize::MAX);
         }
+    }
+
+    /// Makes `needed` more bytes fit next to everything held, as `on_full` says: `drop_oldest`
+    /// drops the oldest queued records (counted), `drop_newest` drops nothing queued. Whether
+    /// they fit now.
+    fn make_room(&self, st: &mut State, needed: usize) -> bool {
+        while st.ring.used() + st.held + needed > self.limits.buffer_bytes {
+            if self.limits.on_full != OnFull::DropOldest || st.pop_front().is_none() {
+                return false;
+            }
+            Counters::add(&self.counters.dropped, 1);
+            st.dropped_unreported += 1;
+        }
+        true
     }
 
     /// A settled batch of `body` bytes no longer holds room.

@@ -637,63 +637,33 @@ mod tests {
         ];
         let whole = segment(&batches);
         let second = scan_segment(&whole).batches[1].offset as usize;
+        // The segment scanned with the byte at `at` changed by `change`.
+        let damaged = |at: usize, change: fn(u8) -> u8| {
+            let mut bytes = whole.clone();
+            bytes[at] = change(bytes[at]);
+            scan_segment(&bytes)
+        };
+        let lost = |records, noticed| Lost { records, noticed };
         // A flipped byte in x-3's last entry: x-3 is lost, and its counts still read.
-        let mut damaged = whole.clone();
-        damaged[whole.len() - 3] ^= 0x40;
         let last = scan_segment(&whole).batches[2].offset as usize;
         assert!(whole.len() - 3 > last, "the flip is inside x-3");
-        let scan = scan_segment(&damaged);
-        assert_eq!(
-            scan.lost,
-            Lost {
-                records: 3,
-                noticed: 1
-            }
-        );
-        damaged = whole.clone();
-        damaged[second + RECORD_HEADER_LEN + 40] ^= 0x01; // x-2's notice element
-        let scan = scan_segment(&damaged);
+        let scan = damaged(whole.len() - 3, |b| b ^ 0x40);
+        assert_eq!(scan.batches.len(), 2);
+        assert_eq!(scan.lost, lost(3, 1));
+        // A flipped byte in x-2's notice element: its counts are not believed past the damage.
+        let scan = damaged(second + RECORD_HEADER_LEN + 40, |b| b ^ 0x01);
         assert_eq!(scan.batches.len(), 1);
-        assert_eq!(
-            scan.lost,
-            Lost {
-                records: 5,
-                noticed: 1
-            }
-        );
+        assert_eq!(scan.lost, lost(5, 1));
         // Its noticed count itself (after kind, id and write count): not believed either.
-        damaged = whole.clone();
-        damaged[second + RECORD_HEADER_LEN + 1 + 2 + 3 + 8] ^= 0x10;
-        assert_eq!(
-            scan_segment(&damaged).lost,
-            Lost {
-                records: 5,
-                noticed: 1
-            }
-        );
+        let at = second + RECORD_HEADER_LEN + 1 + 2 + 3 + 8;
+        assert_eq!(damaged(at, |b| b ^ 0x10).lost, lost(5, 1));
         // A length that is the damage: nothing after it reads, one record is counted.
-        damaged = whole.clone();
-        damaged[second + 2] = 0x7f;
-        assert_eq!(
-            scan_segment(&damaged).lost,
-            Lost {
-                records: 1,
-                noticed: 0
-            }
-        );
+        assert_eq!(damaged(second + 2, |_| 0x7f).lost, lost(1, 0));
         // A broken segment header: the whole file is skipped, its records still counted.
-        damaged = whole.clone();
-        damaged[0] = b'X';
-        let scan = scan_segment(&damaged);
+        let scan = damaged(0, |_| b'X');
         assert!(scan.batches.is_empty());
         assert_eq!(scan.skipped_bytes, whole.len() as u64);
-        assert_eq!(
-            scan.lost,
-            Lost {
-                records: 6,
-                noticed: 3
-            }
-        );
+        assert_eq!(scan.lost, lost(6, 3));
         // A torn tail counts one record; a whole segment counts nothing.
         assert_eq!(scan_segment(&whole[..whole.len() - 1]).lost.records, 1);
         assert_eq!(scan_segment(&whole).lost, Lost::default());

@@ -545,18 +545,20 @@ pub(crate) async fn run_writer(
     seed: u64,
     notice_owed: bool,
 ) {
-    let mut intake = Intake::new(shared.clone());
-    let mut ids = BatchIds::new(seed);
+    let (mut intake, mut ids) = (Intake::new(shared.clone()), BatchIds::new(seed));
+    let mut append_queued = |notice_owed| {
+        spool_queued(
+            &spool,
+            &shared,
+            &mut intake,
+            &mut ids,
+            max_batch_bytes,
+            notice_owed,
+        )
+    };
     let queue = &shared.queue;
     // What opening the spool lost reaches the server even if nothing is written.
-    spool_queued(
-        &spool,
-        &shared,
-        &mut intake,
-        &mut ids,
-        max_batch_bytes,
-        notice_owed,
-    );
+    append_queued(notice_owed);
     while !queue.is_stopped() {
         if spool.apply_settled() {
             // Shutdown waits for the spool's unsettled batches to fall to 0.
@@ -568,14 +570,7 @@ pub(crate) async fn run_writer(
         }
         if lost {
             // The loss reaches the server even if nothing else is written.
-            spool_queued(
-                &spool,
-                &shared,
-                &mut intake,
-                &mut ids,
-                max_batch_bytes,
-                true,
-            );
+            append_queued(true);
             continue;
         }
         // An entry waits at most half the interval for company and half for the next sync, so
@@ -597,14 +592,7 @@ pub(crate) async fn run_writer(
                     break;
                 }
             }
-            spool_queued(
-                &spool,
-                &shared,
-                &mut intake,
-                &mut ids,
-                max_batch_bytes,
-                false,
-            );
+            append_queued(false);
             sync_if_due(&spool, &shared, half);
             continue;
         }
@@ -654,26 +642,24 @@ fn spool_queued(
 ) {
     let mut notices = 0;
     loop {
-        while shared.queue.has_records() {
-            let batch = intake.build_batch(ids.next_id(), max_batch_bytes);
-            let (dropped, renoticed) = spool.append(&batch, shared);
-            shared.queue.release_to_spool();
-            if dropped + renoticed > 0 {
-                shared.queue.count_dropped(dropped, renoticed);
-                notice_owed = true;
+        let records = shared.queue.has_records();
+        if !records {
+            if !notice_owed || notices == 3 {
+                break;
             }
+            notices += 1;
         }
-        if !notice_owed || notices == 3 {
+        let batch = intake.build_batch(ids.next_id(), max_batch_bytes);
+        if batch.is_empty() {
             break;
         }
-        notices += 1;
-        let notice = intake.build_batch(ids.next_id(), max_batch_bytes);
-        if notice.is_empty() {
-            break;
-        }
-        let (dropped, renoticed) = spool.append(&notice, shared);
+        let (dropped, renoticed) = spool.append(&batch, shared);
         shared.queue.release_to_spool();
-        shared.queue.count_dropped(dropped, renoticed);
-        notice_owed = dropped + renoticed > 0;
+        let lost = dropped + renoticed > 0;
+        if lost {
+            shared.queue.count_dropped(dropped, renoticed);
+        }
+        // A notice-only batch settles what was owed, unless appending it lost more.
+        notice_owed = lost || (records && notice_owed);
     }
 }
