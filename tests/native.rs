@@ -88,7 +88,7 @@ fn a_hundred_thousand_real_lines_arrive_in_order_and_complete() {
     assert!(
         batches
             .iter()
-            .all(|b| b.body_bytes < 256 * 1024 + 17 * 1024),
+            .all(|b| b.body_bytes < 512 * 1024 + 17 * 1024),
         "batches stop at max_batch_bytes"
     );
     log.shutdown(Duration::from_secs(5)).unwrap();

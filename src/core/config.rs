@@ -8,7 +8,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use super::batch::BodyFormat;
-use super::encode::{EncodeOptions, TEXT_LIMIT, TEXT_LIMIT_LOW_MEMORY};
+use super::encode::{EncodeOptions, OBJECT_LIMIT, TEXT_LIMIT, TEXT_LIMIT_LOW_MEMORY};
 use super::ids::PrivateId;
 use super::secret::without_userinfo;
 
@@ -273,7 +273,7 @@ impl Config {
             } else {
                 TEXT_LIMIT
             },
-            object_limit: self.max_batch_bytes(),
+            object_limit: self.max_batch_bytes().min(OBJECT_LIMIT),
         }
     }
 
@@ -328,7 +328,7 @@ mod tests {
         let c = Config::from_json(GOOD).unwrap();
         assert_eq!(
             (c.flush_delay_ms, c.max_batch_bytes(), c.buffer_bytes()),
-            (2000, 256 * 1024, 32 << 20)
+            (2000, 512 * 1024, 32 << 20)
         );
         assert_eq!(
             (

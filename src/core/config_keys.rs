@@ -144,7 +144,7 @@ pub const KEYS: &[Key] = &[
           doc: "`logtail`, or `otlp`: OTLP/HTTP JSON to `{base_url}/v1/logs`." },
     Key { name: "flush_delay_ms", kind: Kind::Count, default: KeyDefault::Number(2000), low_memory: None, doors: ALL, per_destination: true,
           doc: "How long the first write waits for company before an upload (0 = upload at once)." },
-    Key { name: "max_batch_bytes", kind: Kind::Size, default: KeyDefault::Bytes(256 * 1024), low_memory: Some(64 * 1024), doors: ALL, per_destination: true,
+    Key { name: "max_batch_bytes", kind: Kind::Size, default: KeyDefault::Bytes(512 * 1024), low_memory: Some(64 * 1024), doors: ALL, per_destination: true,
           doc: "The upload body limit, 1 KiB to 16 MiB." },
     Key { name: "buffer_bytes", kind: Kind::Size, default: KeyDefault::PlatformBytes { native: 32 * 1024 * 1024, browser: 4 * 1024 * 1024 }, low_memory: Some(512 * 1024), doors: ALL, per_destination: true,
           doc: "Bounds every byte held, queued or uploading (the batch in flight and its compressed form included): at least twice `max_batch_bytes`. Taps hold at most as much again (16 subscriptions, a sixteenth each)." },

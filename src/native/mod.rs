@@ -1,11 +1,12 @@
 //! The native door: the Rust API ([`Logger`], [`Builder`], [`Subscription`]) over the core's one
 //! logger ([`core::logger`](crate::core::logger)). This module only adapts: it supplies the
-//! runtime — reqwest transports, tokio timers and the system clock, every shipper on one
-//! background thread (a current-thread tokio runtime), the disk spool when `spool_dir` is set
-//! (its file work on a thread of its own),
-//! stderr for reports and echoes — and blocks the caller's thread where the core's flush and
-//! shutdown wait (`wait.rs`). The caller's thread only copies bytes into the queue.
+//! runtime — reqwest transports, tokio timers, a wall clock read from the CPU's counter
+//! (`clock.rs`), every shipper on one background thread (a current-thread tokio runtime), the
+//! disk spool when `spool_dir` is set (its file work on a thread of its own), stderr for reports
+//! and echoes — and blocks the caller's thread where the core's flush and shutdown wait
+//! (`wait.rs`). The caller's thread only copies bytes into the queue.
 
+mod clock;
 mod spool;
 #[cfg(unix)]
 pub use spool::release_spool_locks_after_fork;
@@ -26,8 +27,9 @@ use crate::core::stats::{DestinationStats, Stats};
 use crate::core::tap::Subscriber;
 use crate::core::{MetricsSource, Shared};
 use crate::error::Error;
+use clock::WallClock;
 use event_listener::Listener as _;
-use transport::{HttpTransport, SystemClock, TokioTimer};
+use transport::{HttpTransport, TokioTimer};
 
 /// How long dropping the last handle of a logger that was not shut down waits for a drain.
 const DROP_DRAIN: Duration = Duration::from_secs(1);
@@ -53,16 +55,17 @@ struct Native {
     recovery: Option<spool::Recovery>,
     /// The upload thread, and the spool thread when there is a spool.
     threads: Mutex<Vec<JoinHandle<()>>>,
+    clock: WallClock,
 }
 
 impl Runtime for Native {
     type Transport = HttpTransport;
     type Timer = TokioTimer;
-    type Clock = SystemClock;
+    type Clock = WallClock;
     type Durable = spool::Spool;
 
-    fn clock(&self) -> SystemClock {
-        SystemClock
+    fn clock(&self) -> WallClock {
+        self.clock.clone()
     }
 
     fn timer(&self) -> TokioTimer {
@@ -221,6 +224,7 @@ impl Logger {
             spool,
             recovery,
             threads: Mutex::new(Vec::new()),
+            clock: WallClock::new(),
         };
         let core = logger::Logger::start(native, &config, metrics)?;
         Ok(Logger {

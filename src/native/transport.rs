@@ -1,15 +1,15 @@
-//! The native runtime's Transport (reqwest with rustls), Timer (tokio) and Clock (system time).
+//! The native runtime's Transport (reqwest with rustls) and Timer (tokio).
 
 use std::future::Future;
 use std::io::Write;
 use std::sync::{mpsc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
 
 use crate::core::traits::{
-    Clock, Codec, Request, Response, Timer, Transport, TransportError, ERROR_BODY_PREFIX,
+    Codec, Request, Response, Timer, Transport, TransportError, ERROR_BODY_PREFIX,
 };
 
 /// Response bodies up to this size are read to their end so that the connection is reused; a
@@ -213,16 +213,5 @@ pub struct TokioTimer;
 impl Timer for TokioTimer {
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
         tokio::time::sleep(duration)
-    }
-}
-
-#[derive(Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn unix_nanos(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64)
     }
 }

@@ -20,7 +20,8 @@ pub struct EncodeOptions {
     pub include_proc_seq: bool,
     /// Text payloads are cut past this many raw bytes (16384, or 4096 in low-memory mode).
     pub text_limit: usize,
-    /// JSON objects larger than this become a `logtail.error` entry (the upload limit).
+    /// JSON objects larger than this become a `logtail.error` entry: [`OBJECT_LIMIT`], or the
+    /// upload limit when that is smaller.
     pub object_limit: usize,
 }
 
@@ -28,6 +29,8 @@ pub struct EncodeOptions {
 pub const TEXT_LIMIT: usize = 16 * 1024;
 /// [`TEXT_LIMIT`] in low-memory mode.
 pub const TEXT_LIMIT_LOW_MEMORY: usize = 4 * 1024;
+/// The largest JSON object kept as it is (the shared vectors' limit).
+pub const OBJECT_LIMIT: usize = 256 * 1024;
 
 impl Default for EncodeOptions {
     fn default() -> Self {
@@ -36,7 +39,7 @@ impl Default for EncodeOptions {
             proc_id: None,
             include_proc_seq: false,
             text_limit: TEXT_LIMIT,
-            object_limit: 256 * 1024,
+            object_limit: OBJECT_LIMIT,
         }
     }
 }
