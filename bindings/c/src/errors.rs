@@ -128,6 +128,15 @@ pub(crate) fn last_error() -> *const c_char {
     .unwrap_or(ptr::null())
 }
 
+/// Records a failure's message for log_last_error() and gives its return code. Cold: the
+/// write path returns a plain code and comes here only when a write fails.
+#[cold]
+#[inline(never)]
+pub(crate) fn fail(failure: Failure) -> c_int {
+    set_last_error(&failure.message);
+    failure.code
+}
+
 /// The panic boundary: runs `body`, records a failure's message for log_last_error(), and turns
 /// a panic into LOG_E_PANIC.
 pub(crate) fn run(body: impl FnOnce() -> Result<c_int, Failure>) -> c_int {
@@ -135,10 +144,7 @@ pub(crate) fn run(body: impl FnOnce() -> Result<c_int, Failure>) -> c_int {
     // structure is consistent between statements, so later calls keep working.
     match panic::catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(code)) => code,
-        Ok(Err(failure)) => {
-            set_last_error(&failure.message);
-            failure.code
-        }
+        Ok(Err(failure)) => fail(failure),
         Err(payload) => {
             let what = payload
                 .downcast_ref::<&str>()

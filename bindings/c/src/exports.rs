@@ -165,7 +165,7 @@ pub unsafe extern "C" fn log_write(buf: *const c_char, len: usize) -> c_int {
         // stay valid (and are not written by others) during the call; the slice does not
         // outlive it.
         let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
-        writer_cache::write(bytes)
+        Ok(writer_cache::write(bytes))
     })
 }
 

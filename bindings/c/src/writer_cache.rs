@@ -11,7 +11,8 @@ use std::sync::atomic::Ordering;
 
 use logship::Logger;
 
-use super::errors::{result_code, Failure, NOT_INITIALIZED, SHUT_DOWN};
+use super::errors::{fail, Failure, NOT_INITIALIZED, SHUT_DOWN};
+use super::exports::LOG_OK;
 use super::state::{global, is_current, Global, State, GENERATION};
 use super::taps;
 
@@ -72,11 +73,11 @@ impl WriterCache {
         self.tap_thread = taps::in_callback();
     }
 
-    fn write(&self, bytes: &[u8]) -> Result<c_int, Failure> {
+    fn write(&self, bytes: &[u8]) -> c_int {
         match &self.target {
             Target::Running(logger) => write_to(logger, bytes, self.tap_thread),
-            Target::Uninitialized => Err(NOT_INITIALIZED),
-            Target::ShutDown => Err(SHUT_DOWN),
+            Target::Uninitialized => fail(NOT_INITIALIZED),
+            Target::ShutDown => fail(SHUT_DOWN),
         }
     }
 }
@@ -92,15 +93,21 @@ impl Drop for WriterCache {
 
 /// A write from a tap callback is uploaded but never tapped: a callback that logs what it
 /// receives cannot feed itself.
-fn write_to(logger: &Logger, bytes: &[u8], from_tap: bool) -> Result<c_int, Failure> {
-    match from_tap {
-        true => result_code(logger.write_untapped(bytes)),
-        false => result_code(logger.write(bytes)),
+fn write_to(logger: &Logger, bytes: &[u8], from_tap: bool) -> c_int {
+    let written = match from_tap {
+        true => logger.write_untapped(bytes),
+        false => logger.write(bytes),
+    };
+    match written {
+        Ok(()) => LOG_OK,
+        Err(err) => fail(Failure::from(err)),
     }
 }
 
-/// log_write: queues `bytes` on the running logger through this thread's cache.
-pub(crate) fn write(bytes: &[u8]) -> Result<c_int, Failure> {
+/// log_write: queues `bytes` on the running logger through this thread's cache. Returns a plain
+/// code (a failure's message is recorded on the way): a `Result` holding a `Failure` is large,
+/// and moving it out through each frame cost the C door about a third of a write.
+pub(crate) fn write(bytes: &[u8]) -> c_int {
     let generation = GENERATION.load(Ordering::Acquire);
     let cached = WRITER.try_with(|cache| {
         // Busy only if this thread re-entered log_write (from a signal handler): then it
@@ -116,8 +123,8 @@ pub(crate) fn write(bytes: &[u8]) -> Result<c_int, Failure> {
         // This thread's cache is being destroyed (a write from a TLS destructor) or busy.
         _ => match &*global().read() {
             State::Running(door) => write_to(&door.logger, bytes, taps::in_callback()),
-            State::Uninitialized => Err(NOT_INITIALIZED),
-            State::ShutDown { .. } => Err(SHUT_DOWN),
+            State::Uninitialized => fail(NOT_INITIALIZED),
+            State::ShutDown { .. } => fail(SHUT_DOWN),
         },
     }
 }
