@@ -9,8 +9,9 @@
 //! Prints: ns per `write` (median, p99; 1 and 2 threads) next to a plain `Mutex<Vec<u8>>` copy
 //! measured in the same run, heap allocations per write in steady state, requests per second,
 //! shipper CPU per line and shipper wake-ups at steady rates (1k to 100k lines/s), what a burst
-//! keeps, end-to-end lines/s to a discarding sink and to the collector on loopback, bytes on the
-//! wire per line, and RSS through an outage against `buffer_bytes`.
+//! keeps, how often a writer at full speed slept on the queue's lock, end-to-end lines/s to a
+//! discarding sink and to the collector on loopback, bytes on the wire per line, and RSS through
+//! an outage against `buffer_bytes`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -25,7 +26,7 @@ mod common;
 
 use common::{
     clock_overhead, counting_discard_server, discard_server, fixed_length, loghub_lines,
-    percentile, rss_kib, thread_cpu_ns, thread_sleeps, threads_named, time_calls,
+    own_sleeps, percentile, rss_kib, thread_cpu_ns, thread_sleeps, threads_named, time_calls,
 };
 
 /// Counts allocations made by the current thread.
@@ -191,16 +192,19 @@ fn steady_rates(c: &Collector, lines: &[Vec<u8>], lines100: &[Vec<u8>]) {
     let requests = || counter.load(Ordering::Relaxed);
     let n = 500_000;
     let (log, threads) = watched_logger(&url, |b| b.buffer_bytes(256 << 20));
-    let (cpu0, req0) = (threads.cpu_ns(), requests());
+    let (cpu0, req0, own0) = (threads.cpu_ns(), requests(), own_sleeps());
     for i in 0..n {
         log.write(&lines[i % lines.len()]).unwrap();
     }
+    // The writer sleeps only when it waits for the queue's lock (a futex wait).
+    let blocked = own_sleeps() - own0;
     log.flush(Duration::from_secs(300)).unwrap();
     let full_cpu = (threads.cpu_ns() - cpu0) as f64 / n as f64;
     let sent = requests() - req0;
     println!(
-        "full speed, {n} real lines: background CPU {full_cpu:.0} ns/line, {sent} requests ({:.0} lines each)",
-        n as f64 / sent as f64
+        "full speed, {n} real lines: background CPU {full_cpu:.0} ns/line, {sent} requests ({:.0} lines each), the writer slept {:.3} times per 1,000 writes",
+        n as f64 / sent as f64,
+        blocked as f64 * 1000.0 / n as f64
     );
     log.shutdown(Duration::from_secs(10)).unwrap();
     let secs = 3.0;

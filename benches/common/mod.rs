@@ -104,8 +104,16 @@ pub fn threads_named(name: &str) -> Vec<u32> {
 /// How many times the thread `tid` went to sleep so far (its voluntary context switches): each
 /// time it was then woken, by a futex wake from another thread, a timer or a socket.
 pub fn thread_sleeps(tid: u32) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap_or_default();
+    voluntary_switches(&format!("/proc/self/task/{tid}/status"))
+}
+
+/// [`thread_sleeps`] of the calling thread.
+pub fn own_sleeps() -> u64 {
+    voluntary_switches("/proc/thread-self/status")
+}
+
+fn voluntary_switches(status: &str) -> u64 {
+    let status = std::fs::read_to_string(status).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))

@@ -57,7 +57,7 @@ impl Clock for WallClock {
             .counter
             .delta_as_nanos(anchor.origin, anchor.counter.raw());
         let taken_at = anchor.taken_at.load(Ordering::Relaxed);
-        if elapsed.wrapping_sub(taken_at) > REANCHOR_NANOS {
+        if elapsed.saturating_sub(taken_at) > REANCHOR_NANOS {
             return self.reanchor(elapsed) + elapsed as i64;
         }
         anchor.offset.load(Ordering::Relaxed) + elapsed as i64
