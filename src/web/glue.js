@@ -152,9 +152,22 @@ export function watch(onExit, onOnline) {
 
 // --- console and error capture --------------------------------------------------------------------
 
+/**
+ * An error's stack as V8 writes it, headed by "Name: message": Firefox and WebKit list only the
+ * frames, which would lose the message. Undefined when there is no stack.
+ */
+function stackOf(err) {
+  if (!err || typeof err.stack !== "string" || !err.stack) return undefined;
+  let head = "";
+  try {
+    head = String(err);
+  } catch {}
+  return err.stack.startsWith(head) ? err.stack : `${head}\n${err.stack}`;
+}
+
 function describe(value) {
   if (typeof value === "string") return value;
-  if (value instanceof Error) return value.stack || `${value.name}: ${value.message}`;
+  if (value instanceof Error) return stackOf(value) || `${value.name}: ${value.message}`;
   if (value !== null && typeof value === "object") {
     try {
       const json = JSON.stringify(value);
@@ -241,7 +254,7 @@ export function hookErrors(write) {
       source: e.filename || undefined,
       line: e.lineno || undefined,
       column: e.colno || undefined,
-      stack: (err && typeof err.stack === "string" && err.stack) || undefined,
+      stack: stackOf(err),
     });
   };
   const onRejection = (e) => {
@@ -250,7 +263,7 @@ export function hookErrors(write) {
     emit({
       event: "unhandledrejection",
       message: isError ? `${reason.name}: ${reason.message}` : format([reason]),
-      stack: (isError && typeof reason.stack === "string" && reason.stack) || undefined,
+      stack: isError ? stackOf(reason) : undefined,
     });
   };
   if (typeof g.addEventListener !== "function") return () => {};
@@ -325,7 +338,7 @@ function replacer() {
       return String(value).replace("Infinity", "inf"); // Rust's spelling: "NaN", "inf", "-inf"
     }
     if (value === null || typeof value !== "object") return value;
-    if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
+    if (value instanceof Error) return { name: value.name, message: value.message, stack: stackOf(value) };
     // `this` is the object holding `value`: what is above it on the stack is finished.
     while (ancestors.length && ancestors[ancestors.length - 1] !== this) ancestors.pop();
     if (ancestors.includes(value)) return "[Circular]";
