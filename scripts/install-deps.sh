@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 
 WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen pin in Cargo.toml
 
-apt_packages=(chromium chromium-driver pkg-config valgrind make g++)
+GECKODRIVER_VERSION=0.37.1
+
+# The browser tests run in Chromium, Firefox (geckodriver) and WebKit (WebKitWebDriver, under Xvfb).
+apt_packages=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth pkg-config valgrind make g++)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -24,6 +27,11 @@ rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup ta
 if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]]; then
   echo "install-deps: cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (takes a few minutes)"
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+if [[ "$(geckodriver --version 2>/dev/null | head -n1)" != "geckodriver $GECKODRIVER_VERSION"* ]]; then
+  echo "install-deps: cargo install geckodriver $GECKODRIVER_VERSION (takes a few minutes)"
+  cargo install geckodriver --version "$GECKODRIVER_VERSION" --locked
 fi
 
 # The OTLP test validates bodies against the official protobuf schema.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test, through real parts: loopback HTTP servers, the system C compiler and valgrind,
-# headless Chromium (wasm-bindgen-test and Playwright).
+# Chromium, Firefox and WebKit (wasm-bindgen-test, and page tests through Playwright and WebDriver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -11,7 +11,7 @@ cargo test --workspace --all-features
 echo "== the core compiles for wasm32"
 cargo check -p logship --target wasm32-unknown-unknown
 
-echo "== browser door: build the npm package, then wasm tests and page tests in headless Chromium"
+echo "== browser door: build the npm package, then wasm tests and page tests in Chromium, Firefox and WebKit"
 (cd bindings/npm && npm run build && npm test)
 
 echo "== packaging: every crate packages (the verifying build: cargo package --workspace), the npm package packs"

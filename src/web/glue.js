@@ -130,10 +130,10 @@ export function isOnline() {
 // --- page and network events -------------------------------------------------------------------
 
 /**
- * Calls `onExit` when the page is hidden or goes away and `onOnline` when the network comes back.
- * Returns a function that removes the listeners.
+ * Calls `onHidden` when the page is hidden, `onPageHide` when it goes away and `onOnline` when the
+ * network comes back. Returns a function that removes the listeners.
  */
-export function watch(onExit, onOnline) {
+export function watch(onHidden, onPageHide, onOnline) {
   const off = [];
   const on = (target, type, fn) => {
     if (target && typeof target.addEventListener === "function") {
@@ -143,18 +143,36 @@ export function watch(onExit, onOnline) {
   };
   const doc = g.document;
   on(doc, "visibilitychange", () => {
-    if (doc.visibilityState === "hidden") onExit();
+    if (doc.visibilityState === "hidden") onHidden();
   });
-  on(g, "pagehide", () => onExit());
+  on(g, "pagehide", () => onPageHide());
   on(g, "online", () => onOnline());
   return () => off.forEach((f) => f());
 }
 
 // --- console and error capture --------------------------------------------------------------------
 
+/** Whether `value` is an Error, of this realm or another (a frame, a WebDriver sandbox). */
+function isError(value) {
+  return value instanceof Error || Object.prototype.toString.call(value) === "[object Error]";
+}
+
+/**
+ * An error's stack as V8 writes it, headed by "Name: message": Firefox and WebKit list only the
+ * frames, which would lose the message. Undefined when there is no stack.
+ */
+function stackOf(err) {
+  if (!err || typeof err.stack !== "string" || !err.stack) return undefined;
+  let head = "";
+  try {
+    head = String(err);
+  } catch {}
+  return err.stack.startsWith(head) ? err.stack : `${head}\n${err.stack}`;
+}
+
 function describe(value) {
   if (typeof value === "string") return value;
-  if (value instanceof Error) return value.stack || `${value.name}: ${value.message}`;
+  if (isError(value)) return stackOf(value) || `${value.name}: ${value.message}`;
   if (value !== null && typeof value === "object") {
     try {
       const json = JSON.stringify(value);
@@ -241,16 +259,16 @@ export function hookErrors(write) {
       source: e.filename || undefined,
       line: e.lineno || undefined,
       column: e.colno || undefined,
-      stack: (err && typeof err.stack === "string" && err.stack) || undefined,
+      stack: stackOf(err),
     });
   };
   const onRejection = (e) => {
     const reason = e.reason;
-    const isError = reason instanceof Error;
+    const isErr = isError(reason);
     emit({
       event: "unhandledrejection",
-      message: isError ? `${reason.name}: ${reason.message}` : format([reason]),
-      stack: (isError && typeof reason.stack === "string" && reason.stack) || undefined,
+      message: isErr ? `${reason.name}: ${reason.message}` : format([reason]),
+      stack: isErr ? stackOf(reason) : undefined,
     });
   };
   if (typeof g.addEventListener !== "function") return () => {};
@@ -309,7 +327,7 @@ export function addLevelMethods(Logger) {
 /** Bound fields plus a call's context (a non-object context goes under `context`, an Error under `error`). */
 function merge(bound, context) {
   if (context == null) return bound;
-  const own = context instanceof Error ? { error: context } : isObject(context) ? context : { context };
+  const own = isError(context) ? { error: context } : isObject(context) ? context : { context };
   return bound ? { ...bound, ...own } : own;
 }
 
@@ -325,7 +343,7 @@ function replacer() {
       return String(value).replace("Infinity", "inf"); // Rust's spelling: "NaN", "inf", "-inf"
     }
     if (value === null || typeof value !== "object") return value;
-    if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
+    if (isError(value)) return { name: value.name, message: value.message, stack: stackOf(value) };
     // `this` is the object holding `value`: what is above it on the stack is finished.
     while (ancestors.length && ancestors[ancestors.length - 1] !== this) ancestors.pop();
     if (ancestors.includes(value)) return "[Circular]";

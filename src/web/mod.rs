@@ -40,7 +40,11 @@ extern "C" {
     #[wasm_bindgen(method, js_name = _end)]
     fn end(this: &LogTap);
 
-    fn watch(on_exit: &Closure<dyn FnMut()>, on_online: &Closure<dyn FnMut()>) -> Function;
+    fn watch(
+        on_hidden: &Closure<dyn FnMut()>,
+        on_page_hide: &Closure<dyn FnMut()>,
+        on_online: &Closure<dyn FnMut()>,
+    ) -> Function;
     #[wasm_bindgen(js_name = hookConsole)]
     fn hook_console(write: &Closure<dyn FnMut(String)>) -> Function;
     #[wasm_bindgen(js_name = hookErrors)]
@@ -134,7 +138,7 @@ type Capture = fn(&LineCallback) -> Function;
 /// removes them.
 #[derive(Default)]
 struct Hooks {
-    page: Option<(Function, [Callback; 2])>,
+    page: Option<(Function, [Callback; 3])>,
     captures: Vec<(Function, LineCallback)>,
 }
 
@@ -356,8 +360,13 @@ impl Inner {
     }
 
     fn install(self: &Rc<Self>, browser: &options::BrowserOptions) {
-        let inner = self.clone();
-        let on_exit = Closure::<dyn FnMut()>::new(move || inner.drain_for_exit());
+        // A closure per event: Firefox may cut the script of a closing tab at its first event
+        // (visibilitychange), which leaves that closure unusable; pagehide then drains instead.
+        let on_exit = || {
+            let inner = self.clone();
+            Closure::<dyn FnMut()>::new(move || inner.drain_for_exit())
+        };
+        let (on_hidden, on_page_hide) = (on_exit(), on_exit());
         let inner = self.clone();
         let on_online = Closure::<dyn FnMut()>::new(move || {
             for net in &inner.core.runtime().nets {
@@ -367,7 +376,8 @@ impl Inner {
         let Ok(mut hooks) = self.hooks.try_borrow_mut() else {
             return;
         };
-        hooks.page = Some((watch(&on_exit, &on_online), [on_exit, on_online]));
+        let unwatch = watch(&on_hidden, &on_page_hide, &on_online);
+        hooks.page = Some((unwatch, [on_hidden, on_page_hide, on_online]));
         let wanted: [(bool, Capture); 2] = [
             (browser.capture_console, hook_console),
             (browser.capture_errors, hook_errors),

@@ -104,7 +104,8 @@ function readBody(req) {
  * POST /{mode}/c/{collection}/{id}, mode = ok | retry-N (the first N attempts of each batch get
  * 503 with Retry-After: 1) | fail (always 503) | redirect-{status}-{same|other} (a redirect to
  * /ok/c/{collection}/{id} on this proxy or on another loopback server, which records every request
- * it gets). GET /log?collection=C lists the attempts; GET /elsewhere lists what the other server
+ * it gets) | delay-N (every request, preflights included, answered N ms later: a network round
+ * trip). GET /log?collection=C lists the attempts; GET /elsewhere lists what the other server
  * got; GET /api/… is the collector's read API, for pages (the collector refuses reads from other
  * origins).
  */
@@ -123,6 +124,8 @@ export async function startFaultProxy(collectorUrl) {
   const server = createServer(async (req, res) => {
     try {
       const url = new URL(req.url, "http://proxy");
+      const delay = url.pathname.match(/^\/delay-(\d+)\//);
+      if (delay) await new Promise((ok) => setTimeout(ok, Number(delay[1])));
       if (req.method === "OPTIONS") {
         res.writeHead(204, {
           ...cors,
