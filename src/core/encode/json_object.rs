@@ -192,7 +192,7 @@ impl<'a> Parser<'a> {
                 .enumerate()
                 .any(|(i, a)| spans[..i].iter().any(|b| name(a) == name(b)));
         }
-        spans.sort_unstable_by(|a, b| name(a).cmp(name(b)));
+        heapsort_by_name(spans, names);
         spans.windows(2).any(|w| name(&w[0]) == name(&w[1]))
     }
 
@@ -323,6 +323,33 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Sorts spans by the names they point to. A heapsort: O(n log n) on any payload, in place, and a
+/// fraction of the code of the standard library's sorts (some 3 KB of the browser's wasm).
+fn heapsort_by_name(spans: &mut [(usize, usize)], names: &[u8]) {
+    let name = |(start, end): (usize, usize)| &names[start..end];
+    let sift_down = |spans: &mut [(usize, usize)], mut root: usize, end: usize| loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            break;
+        }
+        if child + 1 < end && name(spans[child]) < name(spans[child + 1]) {
+            child += 1;
+        }
+        if name(spans[root]) >= name(spans[child]) {
+            break;
+        }
+        spans.swap(root, child);
+        root = child;
+    };
+    for root in (0..spans.len() / 2).rev() {
+        sift_down(spans, root, spans.len());
+    }
+    for end in (1..spans.len()).rev() {
+        spans.swap(0, end);
+        sift_down(spans, 0, end);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +393,19 @@ mod tests {
         let many: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
         assert!(scan(&format!("{{{}}}", many.join(","))).is_some());
         assert_eq!(scan(&format!("{{{},\"k7\":0}}", many.join(","))), None);
+    }
+
+    #[test]
+    fn heapsort_sorts_by_name() {
+        let names = b"dbcaebd";
+        let mut spans: Vec<(usize, usize)> = (0..names.len()).map(|i| (i, i + 1)).collect();
+        spans.push((0, 2));
+        heapsort_by_name(&mut spans, names);
+        let sorted: Vec<&[u8]> = spans.iter().map(|&(a, b)| &names[a..b]).collect();
+        assert_eq!(
+            sorted,
+            [&b"a"[..], b"b", b"b", b"c", b"d", b"d", b"db", b"e"]
+        );
     }
 
     #[test]
