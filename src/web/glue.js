@@ -37,6 +37,13 @@ export function now() {
   return origin + p;
 }
 
+// --- random -------------------------------------------------------------------------------------
+
+/** Fills `bytes` (at most 65,536 of them) from the browser's random source; throws without one. */
+export function fillRandom(bytes) {
+  g.crypto.getRandomValues(bytes);
+}
+
 // --- network --------------------------------------------------------------------------------------
 
 const hasKeepalive = typeof Request === "function" && "keepalive" in Request.prototype;
