@@ -1,5 +1,7 @@
 //! PROTOCOL.md §1.1: the level prefix, parsed first on every write.
 
+use super::find;
+
 const V1: &[u8] = b"[v1] ";
 const V2: &[u8] = b"[v2] ";
 /// Written before a level digit and a JSON object: `[v\0JSON]1{…}` is a level-1 JSON entry
@@ -9,6 +11,7 @@ pub const JSON_MARKER: &[u8] = b"[v\0JSON]";
 /// Returns the level (0..=9) and the payload that remains once the prefix is handled.
 /// `scratch` holds the payload when `[v1] `/`[v2] ` occurrences had to be removed.
 pub fn parse<'a>(src: &'a [u8], scratch: &'a mut Vec<u8>) -> (u8, &'a [u8]) {
+    // Most writes hold no `[v` at all: one memchr for `[` rules that out.
     if src.first().is_none_or(|&b| b == b'{') || find(src, b"[v").is_none() {
         return (0, src);
     }
@@ -31,13 +34,6 @@ pub fn parse<'a>(src: &'a [u8], scratch: &'a mut Vec<u8>) -> (u8, &'a [u8]) {
         }
     }
     (0, src)
-}
-
-/// Where `marker` (which starts with `[`) first occurs: a memchr for `[`, then a comparison.
-/// Most writes hold no `[v` at all, and this needs no searcher set up per call (nor, in the
-/// browser, the code of a general substring search).
-fn find(src: &[u8], marker: &[u8]) -> Option<usize> {
-    memchr::memchr_iter(b'[', src).find(|&at| src[at..].starts_with(marker))
 }
 
 #[cfg(test)]
