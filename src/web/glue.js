@@ -1,6 +1,7 @@
 // The browser plumbing of logship's web door. Rust (src/web/) decides everything; this module only
-// touches browser APIs: fetch, sendBeacon, CompressionStream, the clock, page and network events,
-// console and error capture, and the tap's event target. It works in windows and in workers.
+// touches browser APIs: fetch, sendBeacon, CompressionStream, the clock, the random source, page and
+// network events, console and error capture, and the tap's event target. It works in windows and in
+// workers.
 
 const g = globalThis;
 

@@ -263,6 +263,7 @@ test("write() of a 100-byte line: microseconds per call", async () => {
   console.log(`  write(100-byte string): ${show(result.string)}; write(100-byte Uint8Array): ${show(result.bytes)}`);
   assert.equal(result.stats.dropped, 0);
   assert.equal(result.stats.written, 440000);
+  assert.equal(result.stats.uploaded, 440000, "every round was flushed to the collector");
   // Nothing grows in steady state: not the caller's path, not the uploads between rounds.
   assert.equal(result.grew, 0, "wasm memory grew while measuring");
   await page.evaluate(() => window.log.shutdown(0));
