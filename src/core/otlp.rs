@@ -206,13 +206,13 @@ fn read_entry(
                         p.skip_value()?;
                         continue;
                     }
-                    open_pair(attributes, b"logtail.", p.last_string());
+                    open_pair(attributes, 0, b"logtail.", p.last_string());
                     read_value(p, attributes, 0)?;
                     attributes.push(b'}');
                 }
             }
             b"metrics" => {
-                open_pair(attributes, b"", b"metrics");
+                open_pair(attributes, 0, b"", b"metrics");
                 read_value(p, attributes, 0)?;
                 attributes.push(b'}');
             }
@@ -227,7 +227,7 @@ fn read_entry(
                         continue;
                     }
                 }
-                open_pair(members, b"", b"v");
+                open_pair(members, 0, b"", b"v");
                 match p.pos() > start {
                     true => write_number(members, &p.src()[start..p.pos()])?,
                     false => drop(read_value(p, members, 0)?),
@@ -237,7 +237,7 @@ fn read_entry(
             }
             name => {
                 let (is_level, is_text) = (name == b"level", name == b"text");
-                open_pair(members, b"", name);
+                open_pair(members, 0, b"", name);
                 let start = members.len();
                 if read_value(p, members, 0)? {
                     if is_level {
@@ -290,9 +290,10 @@ fn next_member(p: &mut Parser, first: &mut bool) -> Option<bool> {
     Some(true)
 }
 
-/// Opens `{"key":"<prefix><name>","value":` (after a comma when `out` already holds a pair).
-fn open_pair(out: &mut Vec<u8>, prefix: &[u8], name: &[u8]) {
-    if !out.is_empty() {
+/// Opens `{"key":"<prefix><name>","value":`, after a comma when `out` holds a pair past `start`
+/// (where the list of pairs begins).
+fn open_pair(out: &mut Vec<u8>, start: usize, prefix: &[u8], name: &[u8]) {
+    if out.len() > start {
         out.push(b',');
     }
     out.extend_from_slice(b"{\"key\":\"");
@@ -330,12 +331,7 @@ fn read_value(p: &mut Parser, out: &mut Vec<u8>, depth: usize) -> Option<bool> {
             out.extend_from_slice(b"{\"kvlistValue\":{\"values\":[");
             let (mut first, opened) = (true, out.len());
             while next_member(p, &mut first)? {
-                if out.len() > opened {
-                    out.push(b',');
-                }
-                out.extend_from_slice(b"{\"key\":\"");
-                append_escaped(out, p.last_string());
-                out.extend_from_slice(b"\",\"value\":");
+                open_pair(out, opened, b"", p.last_string());
                 read_child(p, out, depth)?;
                 out.push(b'}');
             }
