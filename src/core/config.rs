@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::batch::BodyFormat;
 use super::encode::{EncodeOptions, OBJECT_LIMIT, TEXT_LIMIT, TEXT_LIMIT_LOW_MEMORY};
+use super::find;
 use super::ids::PrivateId;
 use super::secret::without_userinfo;
 
@@ -76,7 +77,7 @@ const RESERVED_HEADERS: &[&str] = &[
 fn check_base_url(base: &str) -> Result<(), ConfigError> {
     let shown = without_userinfo(base);
     let bad = |message: &str| invalid("base_url", format!("{message}: \"{shown}\""));
-    let scheme_end = base.find("://").unwrap_or(0);
+    let scheme_end = find(base.as_bytes(), b"://").unwrap_or(0);
     if !matches!(
         base[..scheme_end].to_ascii_lowercase().as_str(),
         "http" | "https"

@@ -1,6 +1,6 @@
 //! PROTOCOL.md §1.1: the level prefix, parsed first on every write.
 
-use memchr::memmem;
+use super::find;
 
 const V1: &[u8] = b"[v1] ";
 const V2: &[u8] = b"[v2] ";
@@ -11,17 +11,15 @@ pub const JSON_MARKER: &[u8] = b"[v\0JSON]";
 /// Returns the level (0..=9) and the payload that remains once the prefix is handled.
 /// `scratch` holds the payload when `[v1] `/`[v2] ` occurrences had to be removed.
 pub fn parse<'a>(src: &'a [u8], scratch: &'a mut Vec<u8>) -> (u8, &'a [u8]) {
-    // Most writes hold no `[v` at all: a memchr for `[` rules that out faster than a substring
-    // search, which sets up a searcher on every call.
-    let has_marker = || memchr::memchr_iter(b'[', src).any(|at| src.get(at + 1) == Some(&b'v'));
-    if src.first().is_none_or(|&b| b == b'{') || !has_marker() {
+    // Most writes hold no `[v` at all: one memchr for `[` rules that out.
+    if src.first().is_none_or(|&b| b == b'{') || find(src, b"[v").is_none() {
         return (0, src);
     }
     for (level, marker) in [(1, V1), (2, V2)] {
-        if memmem::find(src, marker).is_some() {
+        if find(src, marker).is_some() {
             scratch.clear();
             let mut rest = src;
-            while let Some(at) = memmem::find(rest, marker) {
+            while let Some(at) = find(rest, marker) {
                 scratch.extend_from_slice(&rest[..at]);
                 rest = &rest[at + marker.len()..];
             }
@@ -29,7 +27,7 @@ pub fn parse<'a>(src: &'a [u8], scratch: &'a mut Vec<u8>) -> (u8, &'a [u8]) {
             return (level, scratch);
         }
     }
-    if let Some(at) = memmem::find(src, JSON_MARKER) {
+    if let Some(at) = find(src, JSON_MARKER) {
         let rest = &src[at + JSON_MARKER.len()..];
         if rest.len() >= 2 && rest[0].is_ascii_digit() {
             return (rest[0] - b'0', &rest[1..]);

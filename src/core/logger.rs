@@ -58,9 +58,7 @@ pub trait Runtime: Sized {
     /// Fills `bytes` from the system's random source (the OS's; `crypto.getRandomValues` in
     /// browsers). A logger does not start without it: ids made up from anything else could
     /// collide or be guessed.
-    fn fill_random(&self, bytes: &mut [u8]) -> Result<(), Error> {
-        getrandom::getrandom(bytes).map_err(|e| Error::Random(e.to_string()))
-    }
+    fn fill_random(&self, bytes: &mut [u8]) -> Result<(), Error>;
     /// The private id of a destination configured without one; `generated` is a fresh random id.
     fn private_id(&mut self, generated: PrivateId) -> Result<PrivateId, Error> {
         Ok(generated)

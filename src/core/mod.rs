@@ -33,6 +33,13 @@ use queue::{Limits, PushError, Queue, KIND_ENCODED, KIND_RAW, KIND_UNTAPPED};
 use secret::Redactor;
 use tap::{Subscriber, Tap};
 
+/// Where `needle` (not empty) first occurs in `haystack`: a memchr for its first byte, then a
+/// comparison. Quick for the short markers logship looks for, with no searcher set up per call,
+/// and small: the browser's wasm carries no general substring search.
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(needle[0], haystack).find(|&at| haystack[at..].starts_with(needle))
+}
+
 /// Called for each text entry; a non-empty result goes on the entry as `"metrics"`.
 pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 /// Where the local error report goes (stderr on native, the console in browsers).

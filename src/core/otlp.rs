@@ -3,8 +3,9 @@
 //! There is one encoder: every write is first encoded into its logtail entry (PROTOCOL.md §1: level
 //! prefix, escaping, UTF-8 repair, truncation, JSON validation), and the record is derived from
 //! that entry plus the write's time. So both formats carry the same entry, byte for byte, and no
-//! rule of §1 exists twice. The derivation streams the entry through serde_json into the record,
-//! with scratch buffers that live as long as the shipper.
+//! rule of §1 exists twice. The derivation reads the entry with the encoder's own JSON parser
+//! (it reads only what that parser accepted) straight into the record, with scratch buffers that
+//! live as long as the shipper.
 //!
 //! The mapping (`timeUnixNano` and the other 64-bit integers are strings in OTLP JSON, enums are
 //! numbers, keys are lowerCamelCase):
@@ -16,16 +17,13 @@
 //!   severity (`error`, `warn`, …, as the `log` and `tracing` facades write), which then wins.
 //! - `body`: `stringValue` for a text entry (one `text` member), else `kvlistValue` with the
 //!   entry's own members in order (nested objects become `kvlistValue`, arrays `arrayValue`,
-//!   integers `intValue`, other numbers `doubleValue`, `null` an empty value).
+//!   integers that fit 64 bits signed `intValue`, other numbers `doubleValue` written as the entry
+//!   writes them, `null` an empty value).
 //! - `attributes`: each member of the entry's `logtail` object but `client_time`, as
 //!   `logtail.<name>` (proc_id, proc_seq, error), and `metrics`.
 //! - Resource attribute `service.name`: the collection. Scope: `logship` and its version.
 
-use std::fmt;
-
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
-
+use super::encode::json_object::Parser;
 use super::encode::{append_decimal, append_escaped};
 
 /// What closes a body opened by [`body_opener`].
@@ -72,16 +70,16 @@ pub fn level_severity(level: u8) -> Severity {
 }
 
 /// A severity named by a `level` member, as logging libraries spell them.
-fn named_severity(name: &str) -> Option<Severity> {
+fn named_severity(name: &[u8]) -> Option<Severity> {
     let known = [
-        ("trace", TRACE),
-        ("debug", DEBUG),
-        ("info", INFO),
-        ("warn", WARN),
-        ("warning", WARN),
-        ("error", ERROR),
-        ("fatal", FATAL),
-        ("critical", FATAL),
+        (&b"trace"[..], TRACE),
+        (&b"debug"[..], DEBUG),
+        (&b"info"[..], INFO),
+        (&b"warn"[..], WARN),
+        (&b"warning"[..], WARN),
+        (&b"error"[..], ERROR),
+        (&b"fatal"[..], FATAL),
+        (&b"critical"[..], FATAL),
     ];
     known
         .into_iter()
@@ -95,6 +93,9 @@ pub struct RecordWriter {
     /// The body's key-value pairs, written while the entry is read.
     members: Vec<u8>,
     attributes: Vec<u8>,
+    /// The parser's scratch: the string being read, unescaped, and nested member names.
+    names: Vec<u8>,
+    spans: Vec<(usize, usize)>,
 }
 
 impl RecordWriter {
@@ -103,23 +104,17 @@ impl RecordWriter {
     pub fn append(&mut self, out: &mut Vec<u8>, entry: &[u8], written_at: Option<i64>) {
         self.members.clear();
         self.attributes.clear();
-        let mut de = serde_json::Deserializer::from_slice(entry);
-        let summary = EntrySeed {
-            members: &mut self.members,
-            attributes: &mut self.attributes,
-        }
-        .deserialize(&mut de)
-        .and_then(|summary| de.end().map(|()| summary));
-        let summary = summary.unwrap_or_else(|_| {
-            // The encoder's JSON check is the contract, but serde_json refuses a few things it
-            // accepts (a number beyond f64, such as 1e400): keep such an entry whole, as a string.
+        let mut parser = Parser::new(entry, &mut self.names, &mut self.spans);
+        let summary = read_entry(&mut parser, &mut self.members, &mut self.attributes);
+        let summary = summary.unwrap_or_else(|| {
+            // What a record cannot carry (a number beyond a double, such as 1e400) keeps the
+            // entry whole, as a string.
             self.members.clear();
             self.attributes.clear();
             let text = entry.strip_suffix(b"\n").unwrap_or(entry);
-            let start = self.members.len();
             write_string_value(&mut self.members, text);
             EntrySummary {
-                body: Body::Text(start..self.members.len()),
+                body: Body::Text(0..self.members.len()),
                 ..EntrySummary::default()
             }
         });
@@ -186,306 +181,265 @@ struct EntrySummary {
     body: Body,
 }
 
-/// Reads the top-level entry object: metadata goes to severity and attributes, the rest to the body.
-struct EntrySeed<'o> {
-    members: &'o mut Vec<u8>,
-    attributes: &'o mut Vec<u8>,
-}
-
-impl<'de> DeserializeSeed<'de> for EntrySeed<'_> {
-    type Value = EntrySummary;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<EntrySummary, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for EntrySeed<'_> {
-    type Value = EntrySummary;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an entry (a JSON object)")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntrySummary, A::Error> {
-        let mut summary = EntrySummary::default();
-        let mut level_seen = false;
-        let mut count = 0usize;
-        let mut text_value = None;
-        let mut key = Vec::new();
-        while map.next_key_seed(KeySeed(&mut key))?.is_some() {
-            match key.as_slice() {
-                b"logtail" => {
-                    summary.has_client_time |= map.next_value_seed(LogtailSeed(self.attributes))?;
-                    continue;
-                }
-                b"metrics" => {
-                    open_pair(self.attributes, b"metrics");
-                    map.next_value_seed(AnyValueSeed::new(self.attributes))?;
-                    self.attributes.push(b'}');
-                    continue;
-                }
-                b"v" if !level_seen => {
-                    level_seen = true;
-                    let value: &RawValue = map.next_value()?;
-                    match value.get().parse::<u8>() {
-                        Ok(level) if level <= 9 => summary.level = level,
-                        _ => {
-                            open_pair(self.members, b"v");
-                            AnyValueSeed::new(self.members)
-                                .deserialize(value)
-                                .map_err(serde::de::Error::custom)?;
-                            self.members.push(b'}');
-                            count += 1;
-                        }
+/// Reads the entry object: metadata goes to severity and attributes, the rest to the body.
+/// `None` when the entry holds what a record cannot carry (or is not an object).
+fn read_entry(
+    p: &mut Parser,
+    members: &mut Vec<u8>,
+    attributes: &mut Vec<u8>,
+) -> Option<EntrySummary> {
+    let mut summary = EntrySummary::default();
+    let mut level_seen = false;
+    let mut count = 0usize;
+    let mut text_value = None;
+    open_object(p)?;
+    let mut first = true;
+    while next_member(p, &mut first)? {
+        match p.last_string() {
+            b"logtail" => {
+                open_object(p)?;
+                let mut first = true;
+                while next_member(p, &mut first)? {
+                    if p.last_string() == b"client_time" {
+                        // Carried by timeUnixNano.
+                        summary.has_client_time = true;
+                        p.skip_value()?;
+                        continue;
                     }
-                    continue;
-                }
-                _ => {}
-            }
-            open_pair(self.members, &key);
-            let start = self.members.len();
-            let written = map.next_value_seed(AnyValueSeed::new(self.members))?;
-            if key == b"level" {
-                if let Written::String(Some(severity)) = written {
-                    summary.named = Some(severity);
+                    open_pair(attributes, 0, b"logtail.", p.last_string());
+                    read_value(p, attributes, 0)?;
+                    attributes.push(b'}');
                 }
             }
-            if key == b"text" && matches!(written, Written::String(_)) {
-                text_value = Some(start..self.members.len());
+            b"metrics" => {
+                open_pair(attributes, 0, b"", b"metrics");
+                read_value(p, attributes, 0)?;
+                attributes.push(b'}');
             }
-            self.members.push(b'}');
-            count += 1;
+            b"v" if !level_seen => {
+                level_seen = true;
+                // The level: a number from 0 to 9 (one digit in JSON); any other `v` is content.
+                let start = p.pos();
+                if p.peek().is_some_and(|b| b.is_ascii_digit()) {
+                    p.number()?;
+                    if let [digit] = p.src()[start..p.pos()] {
+                        summary.level = digit - b'0';
+                        continue;
+                    }
+                }
+                open_pair(members, 0, b"", b"v");
+                match p.pos() > start {
+                    true => write_number(members, &p.src()[start..p.pos()])?,
+                    false => drop(read_value(p, members, 0)?),
+                }
+                members.push(b'}');
+                count += 1;
+            }
+            name => {
+                let (is_level, is_text) = (name == b"level", name == b"text");
+                open_pair(members, 0, b"", name);
+                let start = members.len();
+                if read_value(p, members, 0)? {
+                    if is_level {
+                        summary.named = named_severity(p.last_string()).or(summary.named);
+                    }
+                    if is_text {
+                        text_value = Some(start..members.len());
+                    }
+                }
+                members.push(b'}');
+                count += 1;
+            }
         }
-        summary.body = match (count, text_value) {
-            (0, _) => Body::Empty,
-            (1, Some(range)) => Body::Text(range),
-            _ => Body::Members,
-        };
-        Ok(summary)
     }
+    p.whitespace();
+    if p.peek().is_some() {
+        return None;
+    }
+    summary.body = match (count, text_value) {
+        (0, _) => Body::Empty,
+        (1, Some(range)) => Body::Text(range),
+        _ => Body::Members,
+    };
+    Some(summary)
 }
 
-/// Opens `{"key":"…","value":` (after a comma when `out` already holds a pair).
-fn open_pair(out: &mut Vec<u8>, escaped_key: &[u8]) {
-    if !out.is_empty() {
+/// Consumes an object's `{`.
+fn open_object(p: &mut Parser) -> Option<()> {
+    p.whitespace();
+    p.eat(b'{').then_some(())
+}
+
+/// Steps to the object's next member: reads its name into [`Parser::last_string`] and stops at
+/// its value; false at the object's end. `first` starts true for each object.
+fn next_member(p: &mut Parser, first: &mut bool) -> Option<bool> {
+    p.whitespace();
+    if p.eat(b'}') {
+        return Some(false);
+    }
+    if !std::mem::take(first) && !p.eat(b',') {
+        return None;
+    }
+    p.whitespace();
+    p.unescape_string()?;
+    p.whitespace();
+    if !p.eat(b':') {
+        return None;
+    }
+    p.whitespace();
+    Some(true)
+}
+
+/// Opens `{"key":"<prefix><name>","value":`, after a comma when `out` holds a pair past `start`
+/// (where the list of pairs begins).
+fn open_pair(out: &mut Vec<u8>, start: usize, prefix: &[u8], name: &[u8]) {
+    if out.len() > start {
         out.push(b',');
     }
     out.extend_from_slice(b"{\"key\":\"");
-    out.extend_from_slice(escaped_key);
+    out.extend_from_slice(prefix);
+    append_escaped(out, name);
     out.extend_from_slice(b"\",\"value\":");
 }
 
-/// Reads a member name into `self.0`, escaped for JSON output (so it can be compared with plain
-/// ASCII names and copied as it is).
-struct KeySeed<'k>(&'k mut Vec<u8>);
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_str(self)
+/// Writes a member or element of a container at `depth`: as an `AnyValue`, or past
+/// [`MAX_NESTING`] as the string of its JSON text.
+fn read_child(p: &mut Parser, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+    if depth < MAX_NESTING {
+        return read_value(p, out, depth + 1).map(drop);
     }
+    p.whitespace();
+    let start = p.pos();
+    p.skip_value()?;
+    write_string_value(out, &p.src()[start..p.pos()]);
+    Some(())
 }
 
-impl Visitor<'_> for KeySeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a member name")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<(), E> {
-        self.0.clear();
-        append_escaped(self.0, name.as_bytes());
-        Ok(())
-    }
-}
-
-/// Reads the entry's `logtail` object into `logtail.<name>` attributes; says whether it held
-/// `client_time`.
-struct LogtailSeed<'o>(&'o mut Vec<u8>);
-
-impl<'de> DeserializeSeed<'de> for LogtailSeed<'_> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for LogtailSeed<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the logtail metadata object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let mut has_client_time = false;
-        let mut key = Vec::new();
-        while map.next_key_seed(KeySeed(&mut key))?.is_some() {
-            if key == b"client_time" {
-                // Carried by timeUnixNano.
-                map.next_value::<IgnoredAny>()?;
-                has_client_time = true;
-                continue;
+/// Writes the value at `pos` as an OTLP `AnyValue`; true when it was a string (then in
+/// [`Parser::last_string`]).
+fn read_value(p: &mut Parser, out: &mut Vec<u8>, depth: usize) -> Option<bool> {
+    p.whitespace();
+    let start = p.pos();
+    match p.peek()? {
+        b'"' => {
+            p.unescape_string()?;
+            write_string_value(out, p.last_string());
+            return Some(true);
+        }
+        b'{' => {
+            p.eat(b'{');
+            out.extend_from_slice(b"{\"kvlistValue\":{\"values\":[");
+            let (mut first, opened) = (true, out.len());
+            while next_member(p, &mut first)? {
+                open_pair(out, opened, b"", p.last_string());
+                read_child(p, out, depth)?;
+                out.push(b'}');
             }
-            if !self.0.is_empty() {
-                self.0.push(b',');
-            }
-            self.0.extend_from_slice(b"{\"key\":\"logtail.");
-            self.0.extend_from_slice(&key);
-            self.0.extend_from_slice(b"\",\"value\":");
-            map.next_value_seed(AnyValueSeed::new(self.0))?;
-            self.0.push(b'}');
+            out.extend_from_slice(b"]}}");
         }
-        Ok(has_client_time)
-    }
-}
-
-/// What an [`AnyValueSeed`] wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Written {
-    /// A `stringValue`, and the severity it names, if it names one.
-    String(Option<Severity>),
-    Other,
-}
-
-/// Writes one JSON value as an OTLP `AnyValue`.
-struct AnyValueSeed<'o> {
-    out: &'o mut Vec<u8>,
-    depth: usize,
-}
-
-impl<'o> AnyValueSeed<'o> {
-    fn new(out: &'o mut Vec<u8>) -> Self {
-        AnyValueSeed { out, depth: 0 }
-    }
-
-    fn nested(&mut self) -> AnyValueSeed<'_> {
-        AnyValueSeed {
-            out: self.out,
-            depth: self.depth + 1,
-        }
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for AnyValueSeed<'_> {
-    type Value = Written;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Written, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-/// A nested value too deep for OTLP receivers, written as the string of its JSON text.
-struct DeepValueSeed<'o>(&'o mut Vec<u8>);
-
-impl<'de> DeserializeSeed<'de> for DeepValueSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        let raw: &RawValue = serde::Deserialize::deserialize(d)?;
-        write_string_value(self.0, raw.get().as_bytes());
-        Ok(())
-    }
-}
-
-impl<'de> Visitor<'de> for AnyValueSeed<'_> {
-    type Value = Written;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Written, E> {
-        self.out.extend_from_slice(match v {
-            true => b"{\"boolValue\":true}",
-            false => b"{\"boolValue\":false}",
-        });
-        Ok(Written::Other)
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Written, E> {
-        self.out.extend_from_slice(b"{\"intValue\":\"");
-        if v < 0 {
-            self.out.push(b'-');
-        }
-        append_decimal(self.out, v.unsigned_abs());
-        self.out.extend_from_slice(b"\"}");
-        Ok(Written::Other)
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Written, E> {
-        match i64::try_from(v) {
-            Ok(v) => self.visit_i64(v),
-            // intValue is signed 64-bit; larger integers keep their magnitude as a double.
-            Err(_) => self.visit_f64(v as f64),
-        }
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Written, E> {
-        self.out.extend_from_slice(b"{\"doubleValue\":");
-        // JSON has no NaN or infinity, so what was parsed is finite and serde_json prints it.
-        let _ = serde_json::to_writer(&mut *self.out, &v);
-        self.out.push(b'}');
-        Ok(Written::Other)
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Written, E> {
-        write_string_value(self.out, v.as_bytes());
-        Ok(Written::String(named_severity(v)))
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Written, E> {
-        // An AnyValue with no value set is OTLP's null.
-        self.out.extend_from_slice(b"{}");
-        Ok(Written::Other)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Written, A::Error> {
-        self.out.extend_from_slice(b"{\"arrayValue\":{\"values\":[");
-        let mut first = true;
-        loop {
-            if !first {
-                self.out.push(b',');
-            }
-            let more = if self.depth >= MAX_NESTING {
-                seq.next_element_seed(DeepValueSeed(self.out))?.is_some()
-            } else {
-                seq.next_element_seed(self.nested())?.is_some()
-            };
-            if !more {
-                if !first {
-                    self.out.pop();
+        b'[' => {
+            p.eat(b'[');
+            out.extend_from_slice(b"{\"arrayValue\":{\"values\":[");
+            p.whitespace();
+            if !p.eat(b']') {
+                loop {
+                    read_child(p, out, depth)?;
+                    p.whitespace();
+                    if p.eat(b']') {
+                        break;
+                    }
+                    if !p.eat(b',') {
+                        return None;
+                    }
+                    out.push(b',');
                 }
-                break;
             }
-            first = false;
+            out.extend_from_slice(b"]}}");
         }
-        self.out.extend_from_slice(b"]}}");
-        Ok(Written::Other)
+        b't' | b'f' => {
+            let value = p.peek() == Some(b't');
+            p.literal(if value { b"true" } else { b"false" })?;
+            out.extend_from_slice(match value {
+                true => b"{\"boolValue\":true}",
+                false => b"{\"boolValue\":false}",
+            });
+        }
+        b'n' => {
+            p.literal(b"null")?;
+            // An AnyValue with no value set is OTLP's null.
+            out.extend_from_slice(b"{}");
+        }
+        _ => {
+            p.number()?;
+            write_number(out, &p.src()[start..p.pos()])?;
+        }
     }
+    Some(false)
+}
 
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Written, A::Error> {
-        self.out
-            .extend_from_slice(b"{\"kvlistValue\":{\"values\":[");
-        let mut first = true;
-        let mut key = Vec::new();
-        while map.next_key_seed(KeySeed(&mut key))?.is_some() {
-            if !first {
-                self.out.push(b',');
-            }
-            first = false;
-            self.out.extend_from_slice(b"{\"key\":\"");
-            self.out.extend_from_slice(&key);
-            self.out.extend_from_slice(b"\",\"value\":");
-            if self.depth >= MAX_NESTING {
-                map.next_value_seed(DeepValueSeed(self.out))?;
-            } else {
-                map.next_value_seed(self.nested())?;
-            }
-            self.out.push(b'}');
-        }
-        self.out.extend_from_slice(b"]}}");
-        Ok(Written::Other)
+/// Writes a JSON number (its text): as `intValue` when it is an integer that fits 64 bits signed,
+/// else as `doubleValue`, as the entry writes it (no digit lost to a conversion). `None` beyond
+/// the largest double (such as 1e400): OTLP receivers refuse an infinity.
+fn write_number(out: &mut Vec<u8>, text: &[u8]) -> Option<()> {
+    let (negative, digits) = match text.strip_prefix(b"-") {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    // JSON writes integers without leading zeros: compare lengths, then digits.
+    let limit: &[u8] = match negative {
+        true => b"9223372036854775808",
+        false => b"9223372036854775807",
+    };
+    let integer = digits.iter().all(u8::is_ascii_digit) && text != b"-0";
+    if integer && (digits.len(), digits) <= (limit.len(), limit) {
+        out.extend_from_slice(b"{\"intValue\":\"");
+        out.extend_from_slice(text);
+        out.extend_from_slice(b"\"}");
+        return Some(());
     }
+    if beyond_double(digits) {
+        return None;
+    }
+    out.extend_from_slice(b"{\"doubleValue\":");
+    out.extend_from_slice(text);
+    out.push(b'}');
+    Some(())
+}
+
+/// Whether a JSON number without its sign rounds to infinity as a double: its first significant
+/// digit's power of ten is past 308, or is 308 and its first 20 digits reach those of the
+/// rounding threshold, 1.7976931348623158079…e308.
+fn beyond_double(number: &[u8]) -> bool {
+    let e_at = (number.iter()).position(|b| matches!(b, b'e' | b'E'));
+    let (mantissa, exponent) = number.split_at(e_at.unwrap_or(number.len()));
+    let magnitude = (exponent.iter().filter(|b| b.is_ascii_digit())).fold(0i64, |e, &d| {
+        e.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+    });
+    let exponent = match exponent.get(1) {
+        Some(b'-') => -magnitude,
+        _ => magnitude,
+    };
+    let Some(lead) = mantissa.iter().position(|b| matches!(b, b'1'..=b'9')) else {
+        return false;
+    };
+    let point = mantissa
+        .iter()
+        .position(|&b| b == b'.')
+        .unwrap_or(mantissa.len());
+    let power = match lead < point {
+        true => (point - lead - 1) as i64,
+        false => -((lead - point) as i64),
+    };
+    let power = power.saturating_add(exponent);
+    if power != 308 {
+        return power > 308;
+    }
+    let mut first = [b'0'; 20];
+    let digits = mantissa[lead..].iter().filter(|b| b.is_ascii_digit());
+    for (slot, &d) in first.iter_mut().zip(digits) {
+        *slot = d;
+    }
+    first >= *b"17976931348623158079"
 }
 
 #[cfg(test)]
@@ -557,7 +511,7 @@ mod tests {
                     {"stringValue": "s"},
                     {"kvlistValue": {"values": [{"key": "k", "value": {"arrayValue": {"values": []}}}]}},
                 ]}}},
-                {"key": "big", "value": {"doubleValue": 18446744073709551615.0}},
+                {"key": "big", "value": {"doubleValue": 18446744073709551615u64}},
                 {"key": "text", "value": {"stringValue": "not alone"}},
                 {"key": "é\"", "value": {"kvlistValue": {"values": []}}},
             ]}})
@@ -606,7 +560,52 @@ mod tests {
     }
 
     #[test]
-    fn deep_nesting_is_cut_into_a_string_and_what_serde_refuses_stays_whole() {
+    fn numbers_are_ints_when_they_fit_and_doubles_as_written() {
+        let mut out = Vec::new();
+        RecordWriter::default().append(
+            &mut out,
+            br#"{"a":[9223372036854775807,-9223372036854775808,9223372036854775808,-9223372036854775809,-0,0,1.50,2E+3,1e308,-1.7976931348623157e308,0.0e999]}"#,
+            None,
+        );
+        let text = String::from_utf8(out).unwrap();
+        let values: Vec<&str> = text.split("Value\":").skip(3).collect();
+        let numbers: Vec<&str> = values
+            .iter()
+            .map(|v| v.split('}').next().unwrap())
+            .collect();
+        assert_eq!(
+            numbers,
+            [
+                "\"9223372036854775807\"",
+                "\"-9223372036854775808\"",
+                "9223372036854775808",
+                "-9223372036854775809",
+                "-0",
+                "\"0\"",
+                "1.50",
+                "2E+3",
+                "1e308",
+                "-1.7976931348623157e308",
+                "0.0e999",
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_level_is_one_digit_and_any_other_v_is_content() {
+        let r = record(r#"{"v":3,"text":"x"}"#, Some(1));
+        assert_eq!(r["severityText"], "V3");
+        assert_eq!(r["body"], json!({"stringValue": "x"}));
+        for v in ["10", "-1", "1.0", "[1]"] {
+            let r = record(&format!(r#"{{"v":{v},"text":"x"}}"#), Some(1));
+            assert_eq!(r["severityText"], "INFO", "{v}");
+            assert_eq!(r["body"]["kvlistValue"]["values"][0]["key"], "v", "{v}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_cut_into_a_string_and_what_a_double_cannot_hold_stays_whole() {
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(40), "]".repeat(40));
         let r = record(&deep, Some(1));
         let mut value = &r["body"]["kvlistValue"]["values"][0]["value"];
@@ -617,9 +616,11 @@ mod tests {
             value["stringValue"].as_str().unwrap().len(),
             2 * (40 - MAX_NESTING - 1) + 1
         );
-        let huge = "{\"a\":1e400}\n";
-        let r = record(huge, Some(1));
-        assert_eq!(r["body"]["stringValue"], huge.trim_end());
+        for huge in ["1e400", "-2e308", "1.7976931348623159e308", "0.00018e312"] {
+            let entry = format!("{{\"a\":{{\"b\":[{huge}]}}}}\n");
+            let r = record(&entry, Some(1));
+            assert_eq!(r["body"]["stringValue"], entry.trim_end(), "{huge}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::config::Config;
+use super::find;
 use super::ids::PrivateId;
 
 /// What stands where a secret was.
@@ -37,7 +38,7 @@ impl fmt::Debug for Secret {
 
 /// `url` without its userinfo (`user:password@`): what an address may show.
 pub fn without_userinfo(url: &str) -> Cow<'_, str> {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+    let Some(scheme_end) = find(url.as_bytes(), b"://").map(|i| i + 3) else {
         return Cow::Borrowed(url);
     };
     let authority_end = url[scheme_end..]
@@ -56,7 +57,7 @@ pub fn without_userinfo(url: &str) -> Cow<'_, str> {
 /// The secret part of `url`'s userinfo: the password of `user:password`, or the whole of a
 /// userinfo without one (`https://token@host`).
 fn userinfo_secret(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
+    let rest = &url[find(url.as_bytes(), b"://")? + 3..];
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     let userinfo = &authority[..authority.rfind('@')?];
     Some(

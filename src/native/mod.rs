@@ -76,6 +76,10 @@ impl Runtime for Native {
         eprintln!("logship: {message}");
     }
 
+    fn fill_random(&self, bytes: &mut [u8]) -> Result<(), Error> {
+        getrandom::getrandom(bytes).map_err(|e| Error::Random(e.to_string()))
+    }
+
     fn echo(&self, text: &[u8]) {
         let mut err = io::stderr().lock();
         let _ = err.write_all(text);

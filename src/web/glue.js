@@ -1,6 +1,7 @@
 // The browser plumbing of logship's web door. Rust (src/web/) decides everything; this module only
-// touches browser APIs: fetch, sendBeacon, CompressionStream, the clock, page and network events,
-// console and error capture, and the tap's event target. It works in windows and in workers.
+// touches browser APIs: fetch, sendBeacon, CompressionStream, the clock, the random source, page and
+// network events, console and error capture, and the tap's event target. It works in windows and in
+// workers.
 
 const g = globalThis;
 
@@ -35,6 +36,13 @@ export function now() {
     if (drift > 50 || drift < -50) origin += drift;
   }
   return origin + p;
+}
+
+// --- random -------------------------------------------------------------------------------------
+
+/** Fills `bytes` (at most 65,536 of them) from the browser's random source; throws without one. */
+export function fillRandom(bytes) {
+  g.crypto.getRandomValues(bytes);
 }
 
 // --- network --------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ mod options;
 mod runtime;
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -52,6 +54,11 @@ extern "C" {
     #[wasm_bindgen(catch)]
     fn stringify(value: &JsValue) -> Result<String, JsValue>;
 }
+
+/// The npm package's allocator (feature `wasm-allocator`): smaller than the standard dlmalloc.
+#[cfg(feature = "wasm-allocator")]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 /// `LoggerOptions`, `DestinationOptions` and `LogshipStats`, generated from the key table.
 #[wasm_bindgen(typescript_custom_section)]
@@ -179,6 +186,13 @@ fn stats_object(stats: &Stats) -> Object {
     out
 }
 
+/// A promise of `future`, boxed: one copy of wasm-bindgen-futures' promise glue (some 2 KB of
+/// wasm) serves every method, not one per future type.
+fn promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    let future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(future);
+    future_to_promise(future)
+}
+
 fn millis(ms: f64) -> Duration {
     Duration::from_millis(ms.max(0.0) as u64)
 }
@@ -236,7 +250,7 @@ impl Logger {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn flush(&self, timeout_ms: Option<f64>) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             match inner.core.flush(timeout_ms.map(millis)).await {
                 Ok(()) => Ok(JsValue::UNDEFINED),
                 Err(Error::Timeout { undelivered }) => Err(error(format!(
@@ -256,7 +270,7 @@ impl Logger {
             return promise.clone();
         }
         let inner = self.inner.clone();
-        let promise = future_to_promise(async move {
+        let promise = promise(async move {
             if let Ok(mut hooks) = inner.hooks.try_borrow_mut() {
                 hooks.remove_captures();
             }

@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 use super::error;
 use super::runtime::has_gzip;
 use crate::core::config::{Compression, Config, ConfigError, Destination, Format, OnFull};
+use crate::core::find;
 
 include!(concat!(env!("OUT_DIR"), "/web_options.rs"));
 use crate::core::ids::PrivateId;
@@ -164,7 +165,7 @@ fn camel(key: &str) -> String {
 /// A core configuration error, its key and the keys it mentions in camelCase. A header name
 /// after `headers.` stays as it is.
 fn config_error(err: ConfigError) -> JsValue {
-    let (path, header) = match err.key.find("headers.") {
+    let (path, header) = match find(err.key.as_bytes(), b"headers.") {
         Some(at) => err.key.split_at(at + "headers.".len()),
         None => (err.key.as_str(), ""),
     };

@@ -45,6 +45,8 @@ extern "C" {
     pub(super) fn is_online() -> bool;
     fn report(message: &str);
     fn echo(text: &str);
+    #[wasm_bindgen(catch, js_name = fillRandom)]
+    fn fill_random(bytes: &mut [u8]) -> Result<(), JsValue>;
 }
 
 /// Browsers allow this many bytes of keepalive bodies in flight per page.
@@ -274,11 +276,10 @@ impl Runtime for Web {
         WebTimer
     }
 
-    /// getrandom's own error text would add its table of messages to the bundle; in browsers
-    /// there is one source.
+    /// crypto.getRandomValues through glue.js: getrandom's browser backend would add its Node.js
+    /// detection and its table of messages to the bundle.
     fn fill_random(&self, bytes: &mut [u8]) -> Result<(), Error> {
-        getrandom::getrandom(bytes)
-            .map_err(|_| Error::Random("crypto.getRandomValues failed".into()))
+        fill_random(bytes).map_err(|_| Error::Random("crypto.getRandomValues failed".into()))
     }
 
     fn report(message: &str) {

@@ -47,10 +47,10 @@ after(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-async function openLogger(browser, collection, extra = {}) {
+async function openLogger(browser, collection, extra = {}, query = "") {
   const page = await browser.newPage();
   const options = encodeURIComponent(JSON.stringify({ baseUrl: collector.url, collection, skipClientTime: true, ...extra }));
-  await page.goto(`${site.url}/logger.html?options=${options}`);
+  await page.goto(`${site.url}/logger.html?options=${options}${query}`);
   await page.waitFor(() => window.ready === true || window.failed);
   assert.equal(await page.evaluate(() => window.failed ?? null), null);
   return page;
@@ -268,24 +268,50 @@ for (const engine of Object.values(ENGINES)) {
       await page.close();
     });
 
-    // A measurement, not a timed assertion: it prints µs per call (the goal is ≤ 1 µs) and checks
-    // only that every write was taken.
+    // A measurement, not a timed assertion (timing asserts flake): it prints the median and p99 µs
+    // per call (goals ≤ 1 and ≤ 5) with the default options, and checks only that every write was
+    // taken. performance.now() is too coarse for one call, so calls are timed in batches of 100 and
+    // a batch's per-call figure is its time / 100 (the page is cross-origin isolated: Chromium's
+    // clock is then 5 µs, not 100). Between rounds of batches the page yields and flushes
+    // (untimed), as a page's event loop would: the 4 MiB default buffer wraps and is reused, so the
+    // figures are the steady state, not the first pass through fresh memory.
     test("write() of a 100-byte line: microseconds per call", async () => {
       const collection = unique("page-bench");
-      const page = await openLogger(browser, collection, { flushDelayMs: 600000, bufferBytes: 64 * 1024 * 1024 });
-      const result = await page.evaluate((lines) => {
+      const page = await openLogger(browser, collection, {}, "&isolated");
+      assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+      const result = await page.evaluate(async (lines) => {
+        const BATCH = 100;
+        const ROUND = 200; // batches between flushes: 20,000 writes, about 2.4 MB queued
         const bytes = lines.map((line) => new TextEncoder().encode(line));
-        const time = (n, data) => {
-          const t0 = performance.now();
-          for (let i = 0; i < n; i++) window.log.write(data[i % data.length]);
-          return ((performance.now() - t0) * 1000) / n;
+        let next = 0;
+        const run = async (rounds, data) => {
+          const perCall = [];
+          for (let r = 0; r < rounds; r++) {
+            for (let b = 0; b < ROUND; b++) {
+              const t0 = performance.now();
+              for (let i = 0; i < BATCH; i++) window.log.write(data[next++ % data.length]);
+              perCall.push(((performance.now() - t0) * 1000) / BATCH);
+            }
+            await window.log.flush();
+          }
+          perCall.sort((a, b) => a - b);
+          const at = (q) => perCall[Math.min(perCall.length - 1, Math.floor(q * perCall.length))];
+          return { median: at(0.5), p99: at(0.99) };
         };
-        time(20000, lines); // warm-up
-        return { string: time(200000, lines), bytes: time(200000, bytes), stats: window.log.stats() };
+        await run(2, lines); // warm-up: the buffer has wrapped
+        const pages = window.memory.buffer.byteLength;
+        const string = await run(10, lines);
+        const bytesResult = await run(10, bytes);
+        const grew = window.memory.buffer.byteLength - pages;
+        return { string, bytes: bytesResult, grew, stats: window.log.stats() };
       }, loghubLines100());
-      console.log(`  ${engine.name}: write(100-byte string): ${result.string.toFixed(3)} µs; write(100-byte Uint8Array): ${result.bytes.toFixed(3)} µs`);
+      const show = (r) => `median ${r.median.toFixed(3)} µs, p99 ${r.p99.toFixed(3)} µs`;
+      console.log(`  ${engine.name}: write(100-byte string): ${show(result.string)}; write(100-byte Uint8Array): ${show(result.bytes)}`);
       assert.equal(result.stats.dropped, 0);
-      assert.equal(result.stats.written, 420000);
+      assert.equal(result.stats.written, 440000);
+      assert.equal(result.stats.uploaded, 440000, "every round was flushed to the collector");
+      // Nothing grows in steady state: not the caller's path, not the uploads between rounds.
+      assert.equal(result.grew, 0, "wasm memory grew while measuring");
       await page.evaluate(() => window.log.shutdown(0));
       await page.close();
     });

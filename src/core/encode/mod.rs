@@ -1,6 +1,6 @@
 //! PROTOCOL.md §1: one write becomes one entry — every rule of the line encoding lives here.
 
-mod json_object;
+pub(crate) mod json_object;
 mod text;
 mod time;
 
