@@ -139,6 +139,7 @@ pub(crate) fn fail(failure: Failure) -> c_int {
 
 /// The panic boundary: runs `body`, records a failure's message for log_last_error(), and turns
 /// a panic into LOG_E_PANIC.
+#[inline(always)]
 pub(crate) fn run(body: impl FnOnce() -> Result<c_int, Failure>) -> c_int {
     // AssertUnwindSafe: after a panic, locks are recovered from poisoning and every shared
     // structure is consistent between statements, so later calls keep working.
