@@ -1,6 +1,6 @@
 //! The browser runtime: what the core's logger asks of a target — Transport (fetch), Timer
-//! (setTimeout), Clock (performance.timeOrigin + performance.now()), the console for reports and
-//! echoes, shippers on `spawn_local` with a page-exit drain each — over the plumbing in `glue.js`.
+//! (setTimeout), Clock (Date.now()), the console for reports and echoes, shippers on
+//! `spawn_local` with a page-exit drain each — over the plumbing in `glue.js`.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -246,10 +246,9 @@ impl Timer for WebTimer {
 pub(super) struct WebClock;
 
 impl Clock for WebClock {
-    /// Whole microseconds: a double of epoch milliseconds holds about a quarter-microsecond, so
-    /// finer digits would be noise.
+    /// Whole milliseconds (Date.now(): glue.js says why not performance.now()).
     fn unix_nanos(&self) -> i64 {
-        (now() * 1e3).round() as i64 * 1000
+        now() as i64 * 1_000_000
     }
 }
 
