@@ -2,20 +2,22 @@
 //!
 //!     cargo bench -p logship-ffi --bench c_write
 //!
-//! Both doors write the same 100-byte real lines (tests/data/loghub) to their own logger. Each
-//! logger ships to a local HTTP sink on loopback that answers 200 and stores nothing, so neither
-//! the network nor a database competes for the CPU. `log_write` is called through a C-ABI
-//! function pointer the optimizer cannot see through, as a C program calls it; the Rust door is
-//! called directly, as a Rust program calls it.
+//! Both doors write the same 100-byte real lines (tests/data/loghub) to one logger, started by
+//! `log_init`, which ships to a local HTTP sink on loopback that answers 200 and stores nothing,
+//! so neither the network nor a database competes for the CPU. `log_write` is called through a
+//! C-ABI function pointer the optimizer cannot see through, as a C program calls it; the Rust
+//! door is called directly, as a Rust program calls it. The writing threads live for the whole
+//! run, as a program's do.
 //!
 //! Chunks of writes alternate between the doors (which goes first alternates too); after each
-//! pair an untimed flush empties both queues, so every chunk writes into memory the ring has
+//! pair an untimed flush empties the queue, so every chunk writes into memory the ring has
 //! already touched and nothing is dropped. Printed per door, for 1 and 2 writing threads:
 //! - median and p99 ns per call, from per-call timings (TSC on x86_64, whose reads step in about
-//!   10 ns on some CPUs: the medians are that coarse);
-//! - mean thread CPU ns per call over whole chunks (time descheduled on a busy machine does not
-//!   count), and the median of the C/Rust ratio of adjacent chunks, which cancels drift in the
-//!   machine's load: the most precise comparison here.
+//!   10 ns on some CPUs: these are that coarse);
+//! - the C/Rust ratio of adjacent chunks, median over the run (which cancels drift in the
+//!   machine's load), of two measures: the median time of 16 calls in a row, the most precise
+//!   comparison here, and thread CPU time per call (time descheduled does not count, but time
+//!   spent waiting for the other thread on the queue's lock does).
 
 // The C door and this benchmark's clocks exist on native targets only.
 #[cfg(not(target_arch = "wasm32"))]
@@ -40,6 +42,7 @@ mod ffi;
 #[cfg(not(target_arch = "wasm32"))]
 mod bench {
     use std::ffi::{c_char, c_int, CString};
+    use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
     use super::ffi::{
@@ -50,9 +53,11 @@ mod bench {
     use super::common::{discard_server, fixed_length, loghub_lines};
 
     const LINE_BYTES: usize = 100;
-    const CHUNK: usize = 10_000;
-    const WARMUP_ROUNDS: usize = 10;
-    const MEASURED_ROUNDS: usize = 200;
+    const CHUNK: usize = 40_000;
+    /// Calls per sample in `Timing::Groups`.
+    const GROUP: usize = 16;
+    const WARMUP_ROUNDS: usize = 6;
+    const MEASURED_ROUNDS: usize = 120;
 
     type CWrite = unsafe extern "C" fn(*const c_char, usize) -> c_int;
 
@@ -119,60 +124,105 @@ mod bench {
         }
     }
 
-    /// CPU time of the calling thread.
-    fn thread_cpu_time() -> Duration {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        assert_eq!(rc, 0);
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    /// How a chunk's calls are timed. Within a chunk each thread alternates between the doors
+    /// from one timed unit to the next (which door goes first alternates between chunks), so
+    /// that both meet the same conditions: on two threads, whether the threads happen to run in
+    /// step and fight over the queue's lock changes from chunk to chunk and swamps a few ns.
+    #[derive(Clone, Copy)]
+    enum Timing {
+        /// Each call: for the distribution (median, p99), to the stopwatch's step.
+        Calls,
+        /// Each run of GROUP calls, divided by GROUP: a median finer than the stopwatch's step.
+        Groups,
     }
 
-    struct Run<'a> {
-        rust: &'a Logger,
-        c_write: CWrite,
-        lines: &'a [Vec<u8>],
-        watch: &'a Stopwatch,
-        threads: usize,
+    impl Timing {
+        fn calls(self) -> usize {
+            match self {
+                Timing::Calls => 1,
+                Timing::Groups => GROUP,
+            }
+        }
     }
 
-    impl Run<'_> {
-        /// Writes one chunk from `threads` threads. Returns per-call samples (ns) when `per_call`,
-        /// and the mean thread CPU ns per call.
-        fn chunk(&self, door: Door, per_call: bool) -> (Vec<f64>, f64) {
-            let per_thread = CHUNK / self.threads;
-            let results: Vec<(Vec<f64>, Duration)> = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..self.threads)
-                    .map(|t| {
-                        s.spawn(move || {
-                            let mut samples =
-                                Vec::with_capacity(if per_call { per_thread } else { 0 });
-                            let start = thread_cpu_time();
-                            for i in 0..per_thread {
-                                let line = &self.lines[(t * 7919 + i) % self.lines.len()];
-                                if per_call {
-                                    let before = ticks();
-                                    write(door, self.rust, self.c_write, line);
-                                    samples.push(self.watch.ns(ticks() - before));
+    /// What one thread measured in one chunk: ns per call, per timed unit, for each door.
+    #[derive(Default)]
+    struct Samples {
+        c: Vec<f64>,
+        rust: Vec<f64>,
+    }
+
+    /// Writing threads that live for the whole run, as a program's threads do: a thread's first
+    /// C write fills its writer cache (once per thread), which is not a cost per write.
+    struct Writers {
+        orders: Vec<mpsc::Sender<(Timing, Door)>>,
+        results: mpsc::Receiver<Samples>,
+    }
+
+    impl Writers {
+        fn start<'s, 'a: 's>(
+            s: &'s std::thread::Scope<'s, '_>,
+            threads: usize,
+            rust: &'a Logger,
+            c_write: CWrite,
+            lines: &'a [Vec<u8>],
+            watch: &'a Stopwatch,
+        ) -> Writers {
+            let per_thread = CHUNK / threads;
+            let (done, results) = mpsc::channel();
+            let orders = (0..threads)
+                .map(|t| {
+                    let (order, orders) = mpsc::channel::<(Timing, Door)>();
+                    let done = done.clone();
+                    s.spawn(move || {
+                        for (timing, first) in orders {
+                            let unit = timing.calls();
+                            let mut samples = Samples::default();
+                            let mut line = t * 7919;
+                            for pair in 0..per_thread / (2 * unit) {
+                                let second = match first {
+                                    Door::C => Door::Rust,
+                                    Door::Rust => Door::C,
+                                };
+                                let doors = if pair % 2 == 0 {
+                                    [first, second]
                                 } else {
-                                    write(door, self.rust, self.c_write, line);
+                                    [second, first]
+                                };
+                                for door in doors {
+                                    let before = ticks();
+                                    for _ in 0..unit {
+                                        write(door, rust, c_write, &lines[line % lines.len()]);
+                                        line += 1;
+                                    }
+                                    let ns = watch.ns(ticks() - before) / unit as f64;
+                                    match door {
+                                        Door::C => samples.c.push(ns),
+                                        Door::Rust => samples.rust.push(ns),
+                                    }
                                 }
                             }
-                            (samples, thread_cpu_time() - start)
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap()).collect()
-            });
-            let mean = results
-                .iter()
-                .map(|(_, cpu)| cpu.as_nanos() as f64 / per_thread as f64)
-                .sum::<f64>()
-                / self.threads as f64;
-            (results.into_iter().flat_map(|(s, _)| s).collect(), mean)
+                            done.send(samples).unwrap();
+                        }
+                    });
+                    order
+                })
+                .collect();
+            Writers { orders, results }
+        }
+
+        /// Writes one chunk, spread over the threads: what they measured.
+        fn chunk(&self, timing: Timing, first: Door) -> Samples {
+            for order in &self.orders {
+                order.send((timing, first)).unwrap();
+            }
+            let mut all = Samples::default();
+            for _ in &self.orders {
+                let samples = self.results.recv().unwrap();
+                all.c.extend(samples.c);
+                all.rust.extend(samples.rust);
+            }
+            all
         }
     }
 
@@ -191,24 +241,28 @@ mod bench {
         }
         let lines = fixed_length(&loghub_lines(), LINE_BYTES);
         let sink = discard_server();
-        // A chunk (about 1.2 MB) never fills a 4 MiB batch: the shippers stay idle while a door
-        // is timed and ship at the flush between pairs, so neither door meets the other's (or its
-        // own) shipper on the queue's lock, which would swamp a difference of a few ns.
-        let config = |collection: &str| {
-            serde_json::json!({
-                "base_url": sink,
-                "collection": collection,
-                "flush_delay_ms": 60_000,
-                "buffer_bytes": 16 << 20,
-                "max_batch_bytes": 4 << 20,
-            })
-            .to_string()
-        };
-        let rust = Logger::from_config(logship::Config::from_json(&config("bench-rust")).unwrap())
-            .unwrap();
-        let c_config = CString::new(config("bench-c")).unwrap();
+        // A chunk (about 5 MB) never fills a 16 MiB batch: the shipper stays idle while a door
+        // is timed and ships at the flush after each pair, so no write meets it on the queue's
+        // lock, which would swamp a difference of a few ns.
+        let config = serde_json::json!({
+            "base_url": sink,
+            "collection": "bench",
+            "flush_delay_ms": 60_000,
+            "buffer_bytes": 64 << 20,
+            "max_batch_bytes": 16 << 20,
+        })
+        .to_string();
+        let c_config = CString::new(config).unwrap();
         // SAFETY: a NUL-terminated string that lives across the call.
         assert_eq!(unsafe { log_init(c_config.as_ptr()) }, LOG_OK);
+        // Both doors write to this one logger, so they differ in nothing but the door: not in
+        // where their queues happen to lie in memory, which moved the ratio by 10% from run to
+        // run when each door had a logger of its own.
+        let rust: Logger = super::ffi::state::global()
+            .door()
+            .unwrap_or_else(|_| unreachable!("log_init succeeded"))
+            .logger
+            .clone();
         // Through a function pointer the optimizer cannot see through: a real C-ABI call, not
         // log_write inlined into this loop.
         let c_write: CWrite = std::hint::black_box(log_write as CWrite);
@@ -221,76 +275,61 @@ mod bench {
     );
 
         for threads in [1, 2] {
-            let run = Run {
-                rust: &rust,
-                c_write,
-                lines: &lines,
-                watch: &watch,
-                threads,
-            };
-            let (mut c_calls, mut r_calls) = (Vec::new(), Vec::new());
-            let (mut c_means, mut r_means, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-            for round in 0..WARMUP_ROUNDS + MEASURED_ROUNDS {
-                let order = if round % 2 == 0 {
-                    [Door::C, Door::Rust]
-                } else {
-                    [Door::Rust, Door::C]
-                };
-                let per_call = (round / 2) % 2 == 0;
-                let (mut c_mean, mut r_mean) = (0.0, 0.0);
-                for door in order {
-                    let (samples, mean) = run.chunk(door, per_call);
-                    let (door_mean, door_calls) = match door {
-                        Door::C => (&mut c_mean, &mut c_calls),
-                        Door::Rust => (&mut r_mean, &mut r_calls),
+            std::thread::scope(|s| {
+                let run = Writers::start(s, threads, &rust, c_write, &lines, &watch);
+                let (mut c_calls, mut r_calls) = (Vec::new(), Vec::new());
+                let mut ratios = Vec::new();
+                for round in 0..WARMUP_ROUNDS + MEASURED_ROUNDS {
+                    let first = if round % 2 == 0 { Door::C } else { Door::Rust };
+                    let timing = match (round / 2) % 2 {
+                        0 => Timing::Calls,
+                        _ => Timing::Groups,
                     };
-                    *door_mean = mean;
-                    door_calls.extend(samples);
+                    let samples = run.chunk(timing, first);
+                    assert_eq!(log_flush(60_000), LOG_OK);
+                    if round < WARMUP_ROUNDS {
+                        continue;
+                    }
+                    match timing {
+                        Timing::Calls => {
+                            c_calls.extend(samples.c);
+                            r_calls.extend(samples.rust);
+                        }
+                        Timing::Groups => ratios
+                            .push(at(&sorted(samples.c), 0.5) / at(&sorted(samples.rust), 0.5)),
+                    }
                 }
-                rust.flush(Duration::from_secs(60)).unwrap();
-                assert_eq!(log_flush(60_000), LOG_OK);
-                if round < WARMUP_ROUNDS {
-                    c_calls.clear();
-                    r_calls.clear();
-                } else if !per_call {
-                    c_means.push(c_mean);
-                    r_means.push(r_mean);
-                    ratios.push(c_mean / r_mean);
-                }
-            }
-            let (c_calls, r_calls) = (sorted(c_calls), sorted(r_calls));
-            let (c_means, r_means, ratios) = (sorted(c_means), sorted(r_means), sorted(ratios));
-            println!(
-                "{threads} writing thread{}:",
-                if threads == 1 { "" } else { "s" }
-            );
-            for (name, calls, means) in [
-                ("Rust write", &r_calls, &r_means),
-                ("C log_write", &c_calls, &c_means),
-            ] {
+                let (c_calls, r_calls, ratios) = (sorted(c_calls), sorted(r_calls), sorted(ratios));
                 println!(
-                    "  {name:<12} median {:>5.1} ns   p99 {:>6.1} ns   CPU mean {:>5.1} ns/call",
-                    at(calls, 0.5),
-                    at(calls, 0.99),
-                    at(means, 0.5),
+                    "{threads} writing thread{}:",
+                    if threads == 1 { "" } else { "s" }
                 );
-            }
-            println!(
-                "  C / Rust, adjacent chunks: median {:+.1}% (middle half {:+.1}% .. {:+.1}%)",
-                (at(&ratios, 0.5) - 1.0) * 100.0,
-                (at(&ratios, 0.25) - 1.0) * 100.0,
-                (at(&ratios, 0.75) - 1.0) * 100.0,
-            );
+                for (name, calls) in [("Rust write", &r_calls), ("C log_write", &c_calls)] {
+                    println!(
+                        "  {name:<12} median {:>5.1} ns   p99 {:>6.1} ns",
+                        at(calls, 0.5),
+                        at(calls, 0.99),
+                    );
+                }
+                println!(
+                    "  C / Rust, median time of {GROUP} calls, per chunk: median {:+.1}% (middle half {:+.1}% .. {:+.1}%, worst {:+.1}%)",
+                    (at(&ratios, 0.5) - 1.0) * 100.0,
+                    (at(&ratios, 0.25) - 1.0) * 100.0,
+                    (at(&ratios, 0.75) - 1.0) * 100.0,
+                    (at(&ratios, 1.0) - 1.0) * 100.0,
+                );
+                // Dropping the writers' order channels ends their threads.
+                drop(run);
+            });
         }
         let mut c_stats = LogshipStats::default();
         // SAFETY: a valid, writable struct for the duration of the call.
         assert_eq!(unsafe { log_stats(&mut c_stats) }, LOG_OK);
         assert_eq!(
-            (rust.stats().dropped, c_stats.dropped),
-            (0, 0),
+            c_stats.dropped, 0,
             "nothing may be dropped, or the doors did different work"
         );
-        rust.shutdown(Duration::from_secs(10)).unwrap();
+        drop(rust);
         assert_eq!(log_shutdown(10_000), LOG_OK);
     }
 }

@@ -18,7 +18,7 @@
 
 mod errors;
 pub mod exports;
-mod state;
+pub(crate) mod state;
 mod taps;
 mod writer_cache;
 
