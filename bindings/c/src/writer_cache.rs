@@ -110,8 +110,15 @@ fn write_to(logger: &Logger, bytes: &[u8], from_tap: bool) -> c_int {
     };
     match written {
         Ok(()) => LOG_OK,
-        Err(err) => fail(Failure::from(err)),
+        Err(err) => write_failed(err),
     }
+}
+
+/// Out of line, so that log_write's own frame stays small.
+#[cold]
+#[inline(never)]
+fn write_failed(err: logship::Error) -> c_int {
+    fail(Failure::from(err))
 }
 
 /// log_write: queues `bytes` on the running logger through this thread's cache. Inlined into
@@ -120,10 +127,9 @@ fn write_to(logger: &Logger, bytes: &[u8], from_tap: bool) -> c_int {
 /// a `Failure` moved out through each, cost the C door a share of the Rust write's 25 ns.
 #[inline(always)]
 pub(crate) fn write(bytes: &[u8]) -> c_int {
-    let logger = fast_logger();
-    if logger.is_null() {
+    let Some(logger) = fast_logger() else {
         return write_stale(bytes);
-    }
+    };
     // SAFETY: `logger` came from a current FAST, so it points at the handle this thread's HOLDER
     // owns (refresh sets the pointer after filling HOLDER, and marks FAST stale before HOLDER
     // changes, as HOLDER's drop does). Only this thread changes its HOLDER, never during this
@@ -132,14 +138,11 @@ pub(crate) fn write(bytes: &[u8]) -> c_int {
     write_to(unsafe { &*logger }, bytes, false)
 }
 
-/// FAST's logger while FAST is current, else null.
+/// FAST's logger while FAST is current.
 #[inline(always)]
-fn fast_logger() -> *const Logger {
+fn fast_logger() -> Option<*const Logger> {
     let generation = GENERATION.load(Ordering::Acquire);
-    FAST.with(|fast| match fast.generation.get() == generation {
-        true => fast.logger.get(),
-        false => ptr::null(),
-    })
+    FAST.with(|fast| (fast.generation.get() == generation).then(|| fast.logger.get()))
 }
 
 /// This thread's FAST is stale: refresh it and write through it, or write under the state's
@@ -149,9 +152,9 @@ fn fast_logger() -> *const Logger {
 #[inline(never)]
 fn write_stale(bytes: &[u8]) -> c_int {
     refresh_this_thread(global());
-    match fast_logger().is_null() {
-        true => write_uncached(bytes),
-        false => write(bytes),
+    match fast_logger() {
+        Some(_) => write(bytes),
+        None => write_uncached(bytes),
     }
 }
 
