@@ -79,7 +79,10 @@ fn check_base_url(base: &str) -> Result<(), ConfigError> {
     let bad = |message: &str| invalid("base_url", format!("{message}: \"{shown}\""));
     let scheme_end = find(base.as_bytes(), b"://").unwrap_or(0);
     if !matches!(
-        base[..scheme_end].to_ascii_lowercase().as_str(),
+        base.get(..scheme_end)
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str(),
         "http" | "https"
     ) {
         return Err(bad("must be an http:// or https:// URL with a host"));
@@ -92,8 +95,10 @@ fn check_base_url(base: &str) -> Result<(), ConfigError> {
     if base.contains(['?', '#']) {
         return Err(bad("must not have a query or fragment"));
     }
-    let rest = &base[scheme_end + 3..];
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let rest = base.get(scheme_end + 3..).unwrap_or_default();
+    let authority = rest
+        .split_once('/')
+        .map_or(rest, |(authority, _)| authority);
     let host_port = authority
         .rsplit_once('@')
         .map_or(authority, |(_, host)| host);

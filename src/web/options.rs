@@ -168,10 +168,9 @@ fn camel(key: &str) -> String {
 /// A core configuration error, its key and the keys it mentions in camelCase. A header name
 /// after `headers.` stays as it is.
 fn config_error(err: ConfigError) -> JsValue {
-    let (path, header) = match find(err.key.as_bytes(), b"headers.") {
-        Some(at) => err.key.split_at(at + "headers.".len()),
-        None => (err.key.as_str(), ""),
-    };
+    let (path, header) = find(err.key.as_bytes(), b"headers.")
+        .and_then(|at| err.key.split_at_checked(at + "headers.".len()))
+        .unwrap_or((&err.key, ""));
     let key = format!("{}{header}", camel(path));
     // The keys the message mentions (the snake_case words), in camelCase too.
     let mut message = String::with_capacity(err.message.len());
