@@ -70,11 +70,10 @@ fn userinfo_secret(url: &str) -> Option<&str> {
             .unwrap_or(rest.len()),
     )?;
     let userinfo = authority.get(..authority.bytes().rposition(|b| b == b'@')?)?;
-    Some(
-        userinfo
-            .split_once(':')
-            .map_or(userinfo, |(_, password)| password),
-    )
+    match userinfo.bytes().position(|b| b == b':') {
+        Some(colon) => userinfo.get(colon + 1..),
+        None => Some(userinfo),
+    }
 }
 
 /// Takes a destination's secrets out of any message before it is printed or kept.

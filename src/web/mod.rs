@@ -166,7 +166,7 @@ impl Hooks {
 
 /// A JS `Error` with logship's prefix.
 fn error(message: impl AsRef<str>) -> JsValue {
-    JsError::new(&format!("logship: {}", message.as_ref())).into()
+    JsError::new(&("logship: ".to_owned() + message.as_ref())).into()
 }
 
 /// What writes and flushes after shutdown throw.

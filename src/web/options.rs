@@ -148,9 +148,8 @@ pub(super) fn parse(options: &JsValue) -> Result<Parsed, JsValue> {
     })
 }
 
-/// `flush_delay_ms` → `flushDelayMs`.
-fn camel(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
+/// Appends `key` in camelCase: `flush_delay_ms` → `flushDelayMs`.
+fn push_camel(out: &mut String, key: &str) {
     let mut upper = false;
     for c in key.chars() {
         match c {
@@ -162,27 +161,34 @@ fn camel(key: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// A core configuration error, its key and the keys it mentions in camelCase. A header name
-/// after `headers.` stays as it is.
+/// after `headers.` stays as it is. (Byte scans, not str patterns: each pattern type links its
+/// own searcher into the browser bundle.)
 fn config_error(err: ConfigError) -> JsValue {
     let (path, header) = find(err.key.as_bytes(), b"headers.")
         .and_then(|at| err.key.split_at_checked(at + "headers.".len()))
         .unwrap_or((&err.key, ""));
-    let key = format!("{}{header}", camel(path));
+    let mut text = String::from("invalid option `");
+    push_camel(&mut text, path);
+    text.push_str(header);
+    text.push_str("`: ");
     // The keys the message mentions (the snake_case words), in camelCase too.
-    let mut message = String::with_capacity(err.message.len());
-    for (i, word) in err.message.split(' ').enumerate() {
-        if i > 0 {
-            message.push(' ');
-        }
+    let mut rest = err.message.as_str();
+    loop {
+        let end = rest.bytes().position(|b| b == b' ').unwrap_or(rest.len());
+        let word = rest.get(..end).unwrap_or_default();
         let snake = word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-        match snake && word.contains('_') {
-            true => message.push_str(&camel(word)),
-            false => message.push_str(word),
+        match snake && word.bytes().any(|b| b == b'_') {
+            true => push_camel(&mut text, word),
+            false => text.push_str(word),
         }
+        let Some(next) = rest.get(end + 1..) else {
+            break;
+        };
+        text.push(' ');
+        rest = next;
     }
-    error(format!("invalid option `{key}`: {message}"))
+    error(text)
 }

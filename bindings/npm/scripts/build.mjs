@@ -42,8 +42,10 @@ const GOAL_GZIP = 20000;
  * (71564) with glue.js handing the options over as lists of values in the key table's order (a
  * choice as its index, headers flat), read by index, the top level through the destination reader;
  * 67600 (67492) with every str slice taken by `get` (a slice the compiler cannot prove on a char
- * boundary links `str::slice_error_fail`: `<char as Debug>` and its Unicode tables, about 4 KB). */
-export const CEILING_GZIP = 67600;
+ * boundary links `str::slice_error_fail`: `<char as Debug>` and its Unicode tables, about 4 KB);
+ * 66500 (66391) with the base URL check, the option errors' camelCase and the upload URL's trailing
+ * slashes done with byte scans (no char searchers). */
+export const CEILING_GZIP = 66500;
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repo = resolve(pkg, "../..");
