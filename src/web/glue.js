@@ -115,6 +115,11 @@ export function beacon(url, body) {
   }
 }
 
+/** What a failed upload says: an error's message, a string as it is, else "fetch failed". */
+export function failure(err) {
+  return isError(err) ? String(err.message) : typeof err === "string" ? err : "fetch failed";
+}
+
 export function hasGzip() {
   return typeof g.CompressionStream === "function";
 }

@@ -69,16 +69,14 @@ impl Values {
     }
 
     fn headers(&self, index: u32) -> Option<BTreeMap<String, String>> {
-        let flat = Array::from(&self.get(index)?);
+        let flat = self.get(index)?.unchecked_into::<Array>();
         let mut out = BTreeMap::new();
-        // Inserted one by one: collecting into a BTreeMap would link a sort.
+        // Inserted one by one: collecting into a BTreeMap would link a sort. Read up to the
+        // first hole (strings only: glue.js checked them), without asking the length.
         let mut i = 0;
-        while i + 1 < flat.length() {
-            if let (Some(name), Some(value)) =
-                (flat.get(i).as_string(), flat.get(i + 1).as_string())
-            {
-                out.insert(name, value);
-            }
+        while let (Some(name), Some(value)) = (flat.get(i).as_string(), flat.get(i + 1).as_string())
+        {
+            out.insert(name, value);
             i += 2;
         }
         Some(out)
@@ -110,9 +108,14 @@ pub(super) fn parse(options: &JsValue) -> Result<Parsed, JsValue> {
     let mut logger_wide = Config::default();
     read_config(&top, &mut logger_wide);
     let mut c = read_destination(&top, "")?.over(&logger_wide);
-    for i in 1..lists.length() {
+    // Each destination's list, up to the end (read without asking the length).
+    for i in 1.. {
+        let list = lists.get(i);
+        if list.is_undefined() {
+            break;
+        }
         let prefix = format!("destinations[{}].", i - 1);
-        let destination = read_destination(&Values(lists.get(i).into()), &prefix)?;
+        let destination = read_destination(&Values(list.into()), &prefix)?;
         c.destinations.push(destination);
     }
     c.validate().map_err(config_error)?;
