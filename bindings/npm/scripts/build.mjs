@@ -6,7 +6,7 @@
 //     and the `wasm-allocator` feature (talc, smaller than the standard dlmalloc);
 //  3. runs `wasm-bindgen --target web` (ES module + TypeScript types) into dist/, dedupes the
 //     module's glue imports and adds the level methods (finishModule);
-//  4. runs `wasm-opt -Oz` (binaryen, from the `binaryen` devDependency);
+//  4. runs `wasm-opt -Oz --low-memory-unused` (binaryen, from the `binaryen` devDependency);
 //  5. prints the raw and gzipped size of everything the package ships, writes SIZE.md, fails over
 //     the regression ceiling; copies the package next to www/playground.html for the playground.
 //
@@ -47,8 +47,9 @@ const GOAL_GZIP = 20000;
  * slashes done with byte scans (no char searchers); 65400 (65320) with sha2's compact rounds in
  * the wasm (`force-soft-compact`), and five fewer wasm-bindgen imports (headers counted in Rust,
  * glue.js's arrays read without `Array.from` or their length, `failure` for a failed upload's
- * message). */
-export const CEILING_GZIP = 65400;
+ * message); 65000 (64875) with `--low-memory-unused` (wasm-opt folds constant offsets into loads
+ * and stores) and the private ids drawn in a loop (no `collect` into a `Result`). */
+export const CEILING_GZIP = 65000;
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repo = resolve(pkg, "../..");
@@ -176,6 +177,9 @@ function build() {
     "--enable-mutable-globals",
     "--enable-reference-types",
     "--enable-multivalue",
+    // The first KiB of memory is the far end of the 1 MiB stack (rust-lld lays the stack out
+    // first), never reached: binaryen may then fold constant offsets into loads and stores.
+    "--low-memory-unused",
     "--strip-debug",
     "--strip-producers",
     bg,
