@@ -211,12 +211,12 @@ mod config_code {
                 choice.rust
             )
             .unwrap();
-            out.push_str("    /// The value configured as `name`, if it is one.\n");
+            out.push_str("    /// The variant at `index` in the key table (glue.js hands a checked choice over as its\n    /// index).\n");
             out.push_str(
-                "    pub(crate) fn from_name(name: &str) -> Option<Self> {\n        match name {\n",
+                "    pub(crate) fn from_index(index: u32) -> Option<Self> {\n        match index {\n",
             );
-            for v in choice.variants {
-                writeln!(out, "            \"{}\" => Some(Self::{}),", v.name, v.rust).unwrap();
+            for (i, v) in choice.variants.iter().enumerate() {
+                writeln!(out, "            {i} => Some(Self::{}),", v.rust).unwrap();
             }
             out.push_str("            _ => None,\n        }\n    }\n}\n\n");
         }
@@ -410,55 +410,74 @@ mod config_code {
 
     fn web_options_rs() -> String {
         let mut out = String::from(HEADER);
-        writeln!(out, "/// Each option's type, the destination options and the native-only ones, for glue.js's\n/// `checkOptions`.\nconst OPTION_KINDS: &str = r#\"{}\"#;\n", js_option_kinds()).unwrap();
-        let read = |key: &Key, target: &str, destination: bool| -> Option<String> {
-            let js = camel(key.name);
-            let getter = match key.kind {
-                Kind::Text | Kind::OptionalText => format!("o.string(\"{js}\")"),
-                Kind::Flag => format!("o.boolean(\"{js}\")"),
-                Kind::Count => format!("o.count(\"{js}\")"),
-                Kind::Size => format!("o.size(\"{js}\")"),
-                Kind::Level => format!("o.level(\"{js}\")"),
-                Kind::Choice(c) => format!(
-                    "o.string(\"{js}\").map(|name| {}::from_name(&name).ok_or_else(|| unknown_choice(prefix, \"{}\", &name))).transpose()?",
-                    c.rust, key.name
-                ),
-                Kind::Headers => format!("o.headers(\"{js}\")"),
-                Kind::PrivateId => "o.private_id(prefix)?".into(),
-                Kind::Destinations => return None,
-            };
-            Some(match (destination, optional(key)) {
-                (true, _) => format!("        {}: {getter},\n", key.name),
-                (false, true) => format!("    {target}.{} = {getter};\n", key.name),
-                (false, false) => format!(
-                    "    if let Some(value) = {getter} {{\n        {target}.{} = value;\n    }}\n",
-                    key.name
-                ),
-            })
+        writeln!(out, "/// Each option's type, the destination options and the native-only ones, for glue.js's\n/// `checkOptions`, which answers with the values in this order.\nconst OPTION_KINDS: &str = r#\"{}\"#;\n", js_option_kinds()).unwrap();
+        // A key's index among the browser's keys: where glue.js puts its value.
+        let js_keys: Vec<&Key> = KEYS.iter().filter(|k| k.doors.js).collect();
+        let index = |key: &Key| js_keys.iter().position(|k| k.name == key.name).unwrap();
+        let getter = |key: &Key| -> String {
+            let i = index(key);
+            match key.kind {
+                Kind::Text | Kind::OptionalText => format!("o.string({i})"),
+                Kind::Flag => format!("o.boolean({i})"),
+                Kind::Count => format!("o.count({i})"),
+                Kind::Size => format!("o.size({i})"),
+                Kind::Level => format!("o.level({i})"),
+                Kind::Choice(c) => format!("o.choice({i}).and_then({}::from_index)", c.rust),
+                Kind::Headers => format!("o.headers({i})"),
+                Kind::PrivateId => format!("o.private_id({i}, prefix)?"),
+                Kind::Destinations => unreachable!("read by hand"),
+            }
         };
-        out.push_str("/// Reads the top-level options (checked by glue.js) into `c`; `destinations` is read by hand.\n");
-        out.push_str("fn read_config(o: &Options, c: &mut Config) -> Result<(), JsValue> {\n    let prefix = \"\";\n");
-        for key in KEYS.iter().filter(|k| k.doors.js && native(k)) {
-            out.push_str(&read(key, "c", false).unwrap_or_default());
-        }
-        out.push_str("    Ok(())\n}\n\n");
+        out.push_str("/// Reads one (checked) entry of `destinations`, or the top level's per-destination keys;\n/// `prefix` names it in errors.\n");
         out.push_str(
-            "/// Reads one (checked) entry of `destinations`; `prefix` names it in errors.\n",
+            "fn read_destination(o: &Values, prefix: &str) -> Result<Destination, JsValue> {\n",
         );
-        out.push_str("fn read_destination(o: &Options, prefix: &str) -> Result<Destination, JsValue> {\n    Ok(Destination {\n");
-        for key in KEYS.iter().filter(|k| k.doors.js && k.per_destination) {
-            out.push_str(&read(key, "", true).unwrap_or_default());
+        // What can fail first, so that nothing read before needs dropping on the way out.
+        let fallible = |key: &&&Key| matches!(key.kind, Kind::PrivateId);
+        for key in js_keys
+            .iter()
+            .filter(|k| k.per_destination)
+            .filter(fallible)
+        {
+            writeln!(out, "    let {} = {};", key.name, getter(key)).unwrap();
+        }
+        out.push_str("    Ok(Destination {\n");
+        for key in js_keys.iter().filter(|k| k.per_destination) {
+            match fallible(&key) {
+                true => writeln!(out, "        {},", key.name).unwrap(),
+                false => writeln!(out, "        {}: {},", key.name, getter(key)).unwrap(),
+            }
         }
         out.push_str("    })\n}\n\n");
+        out.push_str("/// Reads the logger-wide options into `c`; the others are read by `read_destination`.\n");
+        out.push_str("fn read_config(o: &Values, c: &mut Config) {\n");
+        for key in js_keys.iter().filter(|k| native(k) && !k.per_destination) {
+            if matches!(key.kind, Kind::Destinations) {
+                continue;
+            }
+            assert!(
+                !optional(key),
+                "{}: a logger-wide option is not optional",
+                key.name
+            );
+            writeln!(
+                out,
+                "    if let Some(value) = {} {{\n        c.{} = value;\n    }}",
+                getter(key),
+                key.name
+            )
+            .unwrap();
+        }
+        out.push_str("}\n\n");
         out.push_str("/// The browser-only options.\npub(super) struct BrowserOptions {\n");
-        for key in KEYS.iter().filter(|k| k.doors.js && !native(k)) {
+        for key in js_keys.iter().filter(|k| !native(k)) {
             doc_lines(&mut out, "    ", &[key.doc]);
             writeln!(out, "    pub {}: bool,", key.name).unwrap();
         }
         out.push_str(
-            "}\n\nfn read_browser_options(o: &Options) -> BrowserOptions {\n    BrowserOptions {\n",
+            "}\n\nfn read_browser_options(o: &Values) -> BrowserOptions {\n    BrowserOptions {\n",
         );
-        for key in KEYS.iter().filter(|k| k.doors.js && !native(k)) {
+        for key in js_keys.iter().filter(|k| !native(k)) {
             assert!(
                 matches!(key.kind, Kind::Flag),
                 "{}: browser-only keys are flags",
@@ -466,9 +485,9 @@ mod config_code {
             );
             writeln!(
                 out,
-                "        {}: o.boolean(\"{}\").unwrap_or(false),",
+                "        {}: {}.unwrap_or(false),",
                 key.name,
-                camel(key.name)
+                getter(key)
             )
             .unwrap();
         }

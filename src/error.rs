@@ -1,6 +1,12 @@
 use crate::core::config::ConfigError;
 use crate::core::queue::PushError;
 
+/// [`Error::Random`]'s message, before its cause. (The browser door writes the two errors it can
+/// meet from these, without `Display`: see `core_error` in src/web/mod.rs.)
+pub(crate) const RANDOM_FAILED: &str = "the system's random source failed";
+/// [`Error::TooManySubscriptions`]'s message, after `at most {max} `.
+pub(crate) const TAP_CAP: &str = "tap subscriptions at a time";
+
 /// What can go wrong, as a value with a clear message. No message ever contains the private id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -26,10 +32,10 @@ pub enum Error {
     Runtime(String),
     /// The system's random source failed, so no private id (nor any other id) could be drawn:
     /// logship does not start without it.
-    #[error("the system's random source failed: {0}")]
+    #[error("{RANDOM_FAILED}: {0}")]
     Random(String),
     /// As many tap subscriptions as a logger takes are open already; unsubscribe one first.
-    #[error("at most {max} tap subscriptions at a time")]
+    #[error("at most {max} {TAP_CAP}")]
     TooManySubscriptions {
         /// The cap (each subscription holds up to a sixteenth of `buffer_bytes`, 1 MiB at most).
         max: usize,

@@ -77,54 +77,67 @@ const RESERVED_HEADERS: &[&str] = &[
 fn check_base_url(base: &str) -> Result<(), ConfigError> {
     let shown = without_userinfo(base);
     let bad = |message: &str| invalid("base_url", format!("{message}: \"{shown}\""));
-    let scheme_end = find(base.as_bytes(), b"://").unwrap_or(0);
-    if !matches!(
-        base[..scheme_end].to_ascii_lowercase().as_str(),
-        "http" | "https"
-    ) {
+    // Byte scans rather than str patterns: every delimiter is ASCII, and this is in the browser
+    // bundle too.
+    let bytes = base.as_bytes();
+    let position = |s: &[u8], delimiter: u8| s.iter().position(|&b| b == delimiter);
+    let scheme_end = find(bytes, b"://").unwrap_or(0);
+    let scheme = bytes.get(..scheme_end).unwrap_or_default();
+    if !scheme.eq_ignore_ascii_case(b"http") && !scheme.eq_ignore_ascii_case(b"https") {
         return Err(bad("must be an http:// or https:// URL with a host"));
     }
-    if base.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'\\') {
+    if bytes.iter().any(|&b| b <= b' ' || b == 0x7f || b == b'\\') {
         return Err(bad(
             "must not contain spaces, control characters or backslashes",
         ));
     }
-    if base.contains(['?', '#']) {
+    if bytes.iter().any(|&b| b == b'?' || b == b'#') {
         return Err(bad("must not have a query or fragment"));
     }
-    let rest = &base[scheme_end + 3..];
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    let host_port = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let port = match host_port.strip_prefix('[') {
+    let rest = bytes.get(scheme_end + 3..).unwrap_or_default();
+    let authority = rest.split(|&b| b == b'/').next().unwrap_or_default();
+    let host_port = match authority.iter().rposition(|&b| b == b'@') {
+        Some(at) => authority.get(at + 1..).unwrap_or_default(),
+        None => authority,
+    };
+    let port = match host_port.strip_prefix(b"[") {
         Some(v6) => {
-            let (addr, after) = v6.split_once(']').ok_or_else(|| bad("invalid host"))?;
-            let ipv6_char = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
-            if !addr.contains(':') || !addr.bytes().all(ipv6_char) {
+            let close = position(v6, b']').ok_or_else(|| bad("invalid host"))?;
+            let addr = v6.get(..close).unwrap_or_default();
+            let ipv6_char = |&b: &u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+            if !addr.contains(&b':') || !addr.iter().all(ipv6_char) {
                 return Err(bad("invalid IPv6 address"));
             }
-            match after {
-                "" => None,
-                after => Some(after.strip_prefix(':').ok_or_else(|| bad("invalid host"))?),
+            match v6.get(close + 1..).unwrap_or_default() {
+                [] => None,
+                [b':', port @ ..] => Some(port),
+                _ => return Err(bad("invalid host")),
             }
         }
         None => {
-            let (host, port) = match host_port.split_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (host_port, None),
+            let (host, port) = match position(host_port, b':') {
+                Some(at) => (host_port.get(..at), host_port.get(at + 1..)),
+                None => (Some(host_port), None),
             };
+            let host = host.unwrap_or_default();
             if host.is_empty() {
                 return Err(bad("must be an http:// or https:// URL with a host"));
             }
-            if host.contains(['<', '>', '^', '|', '%', '[', ']', '@']) {
+            if host.iter().any(|b| b"<>^|%[]@".contains(b)) {
                 return Err(bad("invalid host"));
             }
             port
         }
     };
     if let Some(port) = port.filter(|p| !p.is_empty()) {
-        if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
+        // A u16, in digits only (leading zeros allowed).
+        let number = port
+            .iter()
+            .try_fold(0u16, |n, &b| match b.is_ascii_digit() {
+                true => n.checked_mul(10)?.checked_add(u16::from(b - b'0')),
+                false => None,
+            });
+        if number.is_none() {
             return Err(bad("invalid port"));
         }
     }
@@ -295,7 +308,12 @@ impl Config {
     }
 
     fn upload_url_at(&self, base_url: &str, private_id: Option<&PrivateId>) -> String {
-        let base_url = base_url.trim_end_matches('/');
+        // Without its trailing slashes (a byte scan: no str pattern in the browser bundle).
+        let end = base_url
+            .bytes()
+            .rposition(|b| b != b'/')
+            .map_or(0, |i| i + 1);
+        let base_url = base_url.get(..end).unwrap_or_default();
         match (self.format, private_id) {
             (Format::Otlp, _) => format!("{base_url}/v1/logs"),
             (Format::Logtail, Some(id)) => {

@@ -186,12 +186,13 @@ impl<R: Runtime> Logger<R> {
         let mut destinations = Vec::with_capacity(configs.len());
         let mut starting = Vec::with_capacity(configs.len());
         let mut public_id = String::new();
-        let private_ids = (configs.iter())
-            .map(|destination| match &destination.private_id {
-                Some(configured) => Ok(configured.clone()),
-                None => runtime.private_id(PrivateId::from_bytes(random(&runtime)?)),
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        let mut private_ids = Vec::with_capacity(configs.len());
+        for destination in &configs {
+            private_ids.push(match &destination.private_id {
+                Some(configured) => configured.clone(),
+                None => runtime.private_id(PrivateId::from_bytes(random(&runtime)?))?,
+            });
+        }
         // One for all destinations: a server may echo what another destination sent it.
         let redactor = Redactor::new(configs.iter().zip(&private_ids));
         for ((i, destination), private_id) in configs.into_iter().enumerate().zip(private_ids) {

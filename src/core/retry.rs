@@ -129,13 +129,13 @@ fn origin(url: &str) -> Option<String> {
         .bytes()
         .take_while(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
         .count();
-    let (scheme, rest) = url.split_at(scheme_len);
+    let (scheme, rest) = url.split_at_checked(scheme_len)?;
     let rest = match scheme {
         "" => rest.strip_prefix("//")?,
         _ => rest.strip_prefix("://")?,
     };
     let end = rest.bytes().position(|b| b"/?#".contains(&b));
-    let authority = &rest[..end.unwrap_or(rest.len())];
+    let authority = rest.get(..end.unwrap_or(rest.len()))?;
     let host_at = authority
         .bytes()
         .rposition(|b| b == b'@')
@@ -144,7 +144,7 @@ fn origin(url: &str) -> Option<String> {
         "" => "//",
         _ => "://",
     };
-    Some(format!("{scheme}{separator}{}", &authority[host_at..]))
+    Some(format!("{scheme}{separator}{}", authority.get(host_at..)?))
 }
 
 #[cfg(test)]

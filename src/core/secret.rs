@@ -41,15 +41,20 @@ pub fn without_userinfo(url: &str) -> Cow<'_, str> {
     let Some(scheme_end) = find(url.as_bytes(), b"://").map(|i| i + 3) else {
         return Cow::Borrowed(url);
     };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?', '#'])
+    // `get`, not indexing: these are character boundaries, and the browser bundle would carry
+    // the panic's formatting (some 3 KB) for each slice it cannot prove so.
+    let authority_end = (url.bytes().skip(scheme_end))
+        .position(|b| b"/?#".contains(&b))
         .map_or(url.len(), |i| scheme_end + i);
-    match url[scheme_end..authority_end].rfind('@') {
-        Some(at) => Cow::Owned(format!(
-            "{}{}",
-            &url[..scheme_end],
-            &url[scheme_end + at + 1..]
-        )),
+    let authority = url
+        .as_bytes()
+        .get(scheme_end..authority_end)
+        .unwrap_or_default();
+    match authority.iter().rposition(|&b| b == b'@') {
+        Some(at) => Cow::Owned(
+            url.get(..scheme_end).unwrap_or_default().to_owned()
+                + url.get(scheme_end + at + 1..).unwrap_or_default(),
+        ),
         None => Cow::Borrowed(url),
     }
 }
@@ -57,14 +62,18 @@ pub fn without_userinfo(url: &str) -> Cow<'_, str> {
 /// The secret part of `url`'s userinfo: the password of `user:password`, or the whole of a
 /// userinfo without one (`https://token@host`).
 fn userinfo_secret(url: &str) -> Option<&str> {
-    let rest = &url[find(url.as_bytes(), b"://")? + 3..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let userinfo = &authority[..authority.rfind('@')?];
-    Some(
-        userinfo
-            .split_once(':')
-            .map_or(userinfo, |(_, password)| password),
-    )
+    let rest = url.get(find(url.as_bytes(), b"://")? + 3..)?;
+    let authority = rest.get(
+        ..rest
+            .bytes()
+            .position(|b| b"/?#".contains(&b))
+            .unwrap_or(rest.len()),
+    )?;
+    let userinfo = authority.get(..authority.bytes().rposition(|b| b == b'@')?)?;
+    match userinfo.bytes().position(|b| b == b':') {
+        Some(colon) => userinfo.get(colon + 1..),
+        None => Some(userinfo),
+    }
 }
 
 /// Takes a destination's secrets out of any message before it is printed or kept.
@@ -113,7 +122,7 @@ impl Redactor {
             match (self.secrets.iter()).find(|s| bytes[at..].starts_with(s.as_bytes())) {
                 // A match of valid UTF-8 starts and ends on character boundaries.
                 Some(secret) => {
-                    out.push_str(&message[copied..at]);
+                    out.push_str(message.get(copied..at).unwrap_or_default());
                     out.push_str(REDACTED);
                     at += secret.len();
                     copied = at;
@@ -123,7 +132,7 @@ impl Redactor {
         }
         match copied {
             0 => message,
-            _ => out + &message[copied..],
+            _ => out + message.get(copied..).unwrap_or_default(),
         }
     }
 }

@@ -115,6 +115,11 @@ export function beacon(url, body) {
   }
 }
 
+/** What a failed upload says: an error's message, a string as it is, else "fetch failed". */
+export function failure(err) {
+  return isError(err) ? String(err.message) : typeof err === "string" ? err : "fetch failed";
+}
+
 export function hasGzip() {
   return typeof g.CompressionStream === "function";
 }
@@ -404,17 +409,24 @@ function valid(kind, v) {
  * Checks the types of `new Logger(options)` (the values themselves are checked by the core):
  * throws a TypeError naming the option. `undefined` and `null` mean "not given". `kinds` is the
  * JSON Rust passes, generated from the key table: { options: {name: kind}, destination: [names],
- * nativeOnly: [names] }.
+ * nativeOnly: [names] }. Returns the values of the top level, then of each destination, each a
+ * list in the order of `kinds.options` (undefined when not given; a choice as its index, headers
+ * as a flat list of names and values).
  */
 export function checkOptions(options, kinds) {
-  check(options, JSON.parse(kinds), "", null);
+  const lists = [];
+  check(options, JSON.parse(kinds), "", null, lists);
+  return lists;
 }
 
-function check(options, kinds, prefix, only) {
+function check(options, kinds, prefix, only, lists) {
   if (!isObject(options)) {
     throw new TypeError("logship: new Logger(options) needs an options object, e.g. { baseUrl, collection }");
   }
-  const keys = only || Object.keys(kinds.options);
+  const names = Object.keys(kinds.options);
+  const keys = only || names;
+  const values = [];
+  lists.push(values);
   for (const [key, value] of Object.entries(options)) {
     if (value == null) continue;
     const name = prefix + key;
@@ -437,14 +449,9 @@ function check(options, kinds, prefix, only) {
       }
       throw new TypeError(`logship: invalid option \`${name}\`: ${what}, not ${shown.slice(0, 60)}`);
     }
-    if (kind === "destinations") value.forEach((d, i) => check(d, kinds, `${name}[${i}].`, kinds.destination));
+    if (kind === "destinations") value.forEach((d, i) => check(d, kinds, `${name}[${i}].`, kinds.destination, lists));
+    values[names.indexOf(key)] = Array.isArray(kind) ? kind.indexOf(value) : kind === "headers" ? Object.entries(value).flat() : value;
   }
-}
-
-/** An option's value, or undefined (for null too). */
-export function option(options, key) {
-  const value = options[key];
-  return value === null ? undefined : value;
 }
 
 // --- the tap ---------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ use wasm_bindgen_futures::{future_to_promise, spawn_local};
 use crate::core::logger;
 use crate::core::queue::PushError;
 use crate::core::stats::Stats;
-use crate::error::Error;
+use crate::error::{Error, RANDOM_FAILED, TAP_CAP};
 use runtime::Web;
 
 #[wasm_bindgen(module = "/src/web/glue.js")]
@@ -166,7 +166,24 @@ impl Hooks {
 
 /// A JS `Error` with logship's prefix.
 fn error(message: impl AsRef<str>) -> JsValue {
-    JsError::new(&format!("logship: {}", message.as_ref())).into()
+    JsError::new(&("logship: ".to_owned() + message.as_ref())).into()
+}
+
+/// A core error as a JS `Error`. Written out here, not through `Error`'s `Display`, which would
+/// bring every variant's message and formatting into the bundle (about 200 B gzipped): a browser
+/// meets the random source's failure (`new Logger`) and the tap cap (`tap()`).
+fn core_error(err: Error) -> JsValue {
+    match err {
+        Error::Random(why) => error(RANDOM_FAILED.to_owned() + ": " + &why),
+        Error::TooManySubscriptions { max } => error(format!("at most {max} {TAP_CAP}")),
+        Error::ShutDown => shut_down(),
+        // Not met in browsers: the options are validated first, and there are no threads or spool.
+        Error::Config(_)
+        | Error::QueueFull
+        | Error::Timeout { .. }
+        | Error::Runtime(_)
+        | Error::Spool(_) => error("could not start"),
+    }
 }
 
 /// What writes and flushes after shutdown throw.
@@ -206,8 +223,8 @@ impl Logger {
     ) -> Result<Logger, JsValue> {
         let parsed = options::parse(&options)?;
         // Without threads or files, what can fail is the random source (crypto.getRandomValues).
-        let core = logger::Logger::start(Web::default(), &parsed.config, None)
-            .map_err(|e| error(e.to_string()))?;
+        let core =
+            logger::Logger::start(Web::default(), &parsed.config, None).map_err(core_error)?;
         let inner = Rc::new(Inner {
             core,
             hooks: RefCell::default(),
@@ -331,7 +348,7 @@ impl Logger {
     /// listeners have not received yet, 1 MiB at most).
     pub fn tap(&self) -> Result<LogTap, JsValue> {
         let shared = self.inner.core.first().clone();
-        let subscriber = shared.subscribe().map_err(|e| error(e.to_string()))?;
+        let subscriber = shared.subscribe().map_err(core_error)?;
         let id = subscriber.id();
         let unsubscribe = shared.clone();
         let close = Closure::<dyn FnMut()>::new(move || unsubscribe.unsubscribe(id));

@@ -1,14 +1,15 @@
 //! `new Logger(options)`: the configuration keys in camelCase, into the core's [`Config`].
 //!
 //! The JS glue checks each option's type (naming the option, in camelCase) against the kinds
-//! generated from the key table; the generated readers (`web_options.rs` in OUT_DIR) copy the
-//! values into a `Config`, and the core validates it ([`Config::validate`]), its errors named
-//! back in camelCase. (Not `Config::from_json`: serde's deserializer for the configuration would
-//! add some 20 KB, gzipped, to the browser bundle.)
+//! generated from the key table, and hands back the values in the table's order (a choice as its
+//! index, headers as a flat list of names and values); the generated readers (`web_options.rs` in
+//! OUT_DIR) copy them into a `Config`, and the core validates it ([`Config::validate`]), its
+//! errors named back in camelCase. (Not `Config::from_json`: serde's deserializer for the
+//! configuration would add some 20 KB, gzipped, to the browser bundle.)
 
 use std::collections::BTreeMap;
 
-use js_sys::{Array, Object};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
 use super::error;
@@ -21,64 +22,73 @@ use crate::core::ids::PrivateId;
 
 #[wasm_bindgen(module = "/src/web/glue.js")]
 extern "C" {
+    /// Checks the options; returns the top level's values, then each destination's.
     #[wasm_bindgen(catch, js_name = checkOptions)]
-    fn check_options(options: &JsValue, kinds: &str) -> Result<(), JsValue>;
-    fn option(options: &JsValue, key: &str) -> JsValue;
+    fn check_options(options: &JsValue, kinds: &str) -> Result<Array, JsValue>;
 }
 
 /// Browsers give a page a few GiB of wasm memory at most; each destination allocates its buffer.
 const MAX_BROWSER_BUFFER_BYTES: u64 = 1 << 30;
 
-/// A checked options object (types are right, or the key is absent).
-struct Options<'a>(&'a JsValue);
+/// One options object's checked values, in the key table's order (`undefined` when absent).
+struct Values(Array);
 
-impl Options<'_> {
-    fn get(&self, key: &str) -> Option<JsValue> {
-        let value = option(self.0, key);
+impl Values {
+    fn get(&self, index: u32) -> Option<JsValue> {
+        let value = self.0.get(index);
         (!value.is_undefined()).then_some(value)
     }
 
-    fn string(&self, key: &str) -> Option<String> {
-        self.get(key)?.as_string()
+    fn string(&self, index: u32) -> Option<String> {
+        self.get(index)?.as_string()
     }
 
-    fn count(&self, key: &str) -> Option<u64> {
-        Some(self.get(key)?.as_f64()? as u64)
+    fn number(&self, index: u32) -> Option<f64> {
+        self.get(index)?.as_f64()
     }
 
-    fn size(&self, key: &str) -> Option<usize> {
-        Some(usize::try_from(self.count(key)?).unwrap_or(usize::MAX))
+    fn count(&self, index: u32) -> Option<u64> {
+        Some(self.number(index)? as u64)
     }
 
-    fn boolean(&self, key: &str) -> Option<bool> {
-        self.get(key)?.as_bool()
+    fn size(&self, index: u32) -> Option<usize> {
+        Some(self.number(index)? as usize)
     }
 
-    fn level(&self, key: &str) -> Option<i32> {
-        let level = self.get(key)?.as_f64()?;
-        Some(level.clamp(i32::MIN as f64, i32::MAX as f64) as i32)
+    fn choice(&self, index: u32) -> Option<u32> {
+        Some(self.number(index)? as u32)
     }
 
-    fn headers(&self, key: &str) -> Option<BTreeMap<String, String>> {
-        let headers = self.get(key)?;
+    fn boolean(&self, index: u32) -> Option<bool> {
+        self.get(index)?.as_bool()
+    }
+
+    /// `as` saturates: a whole number beyond `i32` is clamped.
+    fn level(&self, index: u32) -> Option<i32> {
+        Some(self.number(index)? as i32)
+    }
+
+    fn headers(&self, index: u32) -> Option<BTreeMap<String, String>> {
+        let flat = self.get(index)?.unchecked_into::<Array>();
         let mut out = BTreeMap::new();
-        // Inserted one by one: collecting into a BTreeMap would link a sort.
-        for pair in Object::entries(headers.unchecked_ref()).iter() {
-            let pair = Array::from(&pair);
-            if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                out.insert(name, value);
-            }
+        // Inserted one by one: collecting into a BTreeMap would link a sort. Read up to the
+        // first hole (strings only: glue.js checked them), without asking the length.
+        let mut i = 0;
+        while let (Some(name), Some(value)) = (flat.get(i).as_string(), flat.get(i + 1).as_string())
+        {
+            out.insert(name, value);
+            i += 2;
         }
         Some(out)
     }
 
-    fn private_id(&self, prefix: &str) -> Result<Option<PrivateId>, JsValue> {
-        let Some(hex_id) = self.string("privateId") else {
+    fn private_id(&self, index: u32, prefix: &str) -> Result<Option<PrivateId>, JsValue> {
+        let Some(hex_id) = self.string(index) else {
             return Ok(None);
         };
         PrivateId::parse(&hex_id).map(Some).map_err(|message| {
             config_error(ConfigError {
-                key: format!("{prefix}private_id"),
+                key: prefix.to_owned() + "private_id",
                 message: message.into(),
             })
         })
@@ -93,15 +103,20 @@ pub(super) struct Parsed {
 
 /// Reads and validates the options; the error is a JS `Error` naming the option.
 pub(super) fn parse(options: &JsValue) -> Result<Parsed, JsValue> {
-    check_options(options, OPTION_KINDS)?;
-    let o = Options(options);
-    let mut c = Config::default();
-    read_config(&o, &mut c)?;
-    if let Some(list) = o.get("destinations") {
-        for (i, d) in Array::from(&list).iter().enumerate() {
-            let destination = read_destination(&Options(&d), &format!("destinations[{i}]."))?;
-            c.destinations.push(destination);
+    let lists = check_options(options, OPTION_KINDS)?;
+    let top = Values(lists.get(0).into());
+    let mut logger_wide = Config::default();
+    read_config(&top, &mut logger_wide);
+    let mut c = read_destination(&top, "")?.over(&logger_wide);
+    // Each destination's list, up to the end (read without asking the length).
+    for i in 1.. {
+        let list = lists.get(i);
+        if list.is_undefined() {
+            break;
         }
+        let prefix = format!("destinations[{}].", i - 1);
+        let destination = read_destination(&Values(list.into()), &prefix)?;
+        c.destinations.push(destination);
     }
     c.validate().map_err(config_error)?;
     for (i, d) in c.destination_configs().iter().enumerate() {
@@ -132,22 +147,12 @@ pub(super) fn parse(options: &JsValue) -> Result<Parsed, JsValue> {
     }
     Ok(Parsed {
         config: c,
-        browser: read_browser_options(&o),
+        browser: read_browser_options(&top),
     })
 }
 
-/// A choice's value that is none of its names, `prefix` + `key` (snake_case) naming it. (glue.js
-/// refuses such values first; this keeps the rule where the value is read.)
-fn unknown_choice(prefix: &str, key: &str, name: &str) -> JsValue {
-    config_error(ConfigError {
-        key: prefix.to_owned() + key,
-        message: "unknown value \"".to_owned() + name + "\"",
-    })
-}
-
-/// `flush_delay_ms` → `flushDelayMs`.
-fn camel(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
+/// Appends `key` in camelCase: `flush_delay_ms` → `flushDelayMs`.
+fn push_camel(out: &mut String, key: &str) {
     let mut upper = false;
     for c in key.chars() {
         match c {
@@ -159,28 +164,34 @@ fn camel(key: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// A core configuration error, its key and the keys it mentions in camelCase. A header name
-/// after `headers.` stays as it is.
+/// after `headers.` stays as it is. (Byte scans, not str patterns: each pattern type links its
+/// own searcher into the browser bundle.)
 fn config_error(err: ConfigError) -> JsValue {
-    let (path, header) = match find(err.key.as_bytes(), b"headers.") {
-        Some(at) => err.key.split_at(at + "headers.".len()),
-        None => (err.key.as_str(), ""),
-    };
-    let key = format!("{}{header}", camel(path));
+    let (path, header) = find(err.key.as_bytes(), b"headers.")
+        .and_then(|at| err.key.split_at_checked(at + "headers.".len()))
+        .unwrap_or((&err.key, ""));
+    let mut text = String::from("invalid option `");
+    push_camel(&mut text, path);
+    text.push_str(header);
+    text.push_str("`: ");
     // The keys the message mentions (the snake_case words), in camelCase too.
-    let mut message = String::with_capacity(err.message.len());
-    for (i, word) in err.message.split(' ').enumerate() {
-        if i > 0 {
-            message.push(' ');
-        }
+    let mut rest = err.message.as_str();
+    loop {
+        let end = rest.bytes().position(|b| b == b' ').unwrap_or(rest.len());
+        let word = rest.get(..end).unwrap_or_default();
         let snake = word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-        match snake && word.contains('_') {
-            true => message.push_str(&camel(word)),
-            false => message.push_str(word),
+        match snake && word.bytes().any(|b| b == b'_') {
+            true => push_camel(&mut text, word),
+            false => text.push_str(word),
         }
+        let Some(next) = rest.get(end + 1..) else {
+            break;
+        };
+        text.push(' ');
+        rest = next;
     }
-    error(format!("invalid option `{key}`: {message}"))
+    error(text)
 }

@@ -47,6 +47,8 @@ extern "C" {
     fn echo(text: &str);
     #[wasm_bindgen(catch, js_name = fillRandom)]
     fn fill_random(bytes: &mut [u8]) -> Result<(), JsValue>;
+    #[wasm_bindgen(js_name = failure)]
+    fn js_message(err: &JsValue) -> String;
 }
 
 /// Browsers allow this many bytes of keepalive bodies in flight per page.
@@ -67,6 +69,8 @@ pub(super) struct Net {
     pub backup_url: Option<String>,
     /// The configured extra headers, as a JS object.
     pub headers: JsValue,
+    /// Whether there are any (a beacon cannot carry them).
+    has_headers: bool,
     /// First attempts the page-exit drain already made, by batch id: the shipper's first send of
     /// that batch awaits this instead of sending again.
     pending: RefCell<Vec<(String, Promise)>>,
@@ -75,11 +79,17 @@ pub(super) struct Net {
 }
 
 impl Net {
-    pub fn new(url: String, backup_url: Option<String>, headers: JsValue) -> Rc<Net> {
+    pub fn new(
+        url: String,
+        backup_url: Option<String>,
+        headers: JsValue,
+        has_headers: bool,
+    ) -> Rc<Net> {
         Rc::new(Net {
             url,
             backup_url,
             headers,
+            has_headers,
             pending: RefCell::default(),
             online: Event::new(),
         })
@@ -87,7 +97,7 @@ impl Net {
 
     /// Whether uploads carry configured headers (which a beacon cannot).
     pub fn has_headers(&self) -> bool {
-        js_sys::Object::keys(self.headers.unchecked_ref::<js_sys::Object>()).length() > 0
+        self.has_headers
     }
 
     /// Where the page-exit drain sends: where the shipper sends now.
@@ -134,18 +144,12 @@ fn failed(message: String) -> TransportError {
     TransportError { message }
 }
 
-fn js_message(err: &JsValue) -> String {
-    err.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| err.as_string())
-        .unwrap_or_else(|| "fetch failed".into())
-}
-
 async fn response(attempt: Promise) -> Result<Response, TransportError> {
     let outcome = JsFuture::from(attempt)
         .await
         .map_err(|err| failed(js_message(&err)))?;
-    let parts = Array::from(&outcome);
+    // glue.js's `send` resolves with an array.
+    let parts = outcome.unchecked_into::<Array>();
     let status = parts.get(0).as_f64().unwrap_or(0.0) as u16;
     let body_prefix = parts
         .get(2)
@@ -156,7 +160,7 @@ async fn response(attempt: Promise) -> Result<Response, TransportError> {
         status,
         retry_after: parts.get(1).as_string(),
         location: None,
-        opaque_redirect: parts.get(3).is_truthy(),
+        opaque_redirect: parts.get(3).as_bool().unwrap_or(false),
         body_prefix,
     })
 }
@@ -303,6 +307,7 @@ impl Runtime for Web {
             url.to_owned(),
             backup_url.map(str::to_owned),
             headers.into(),
+            !destination.headers.is_empty(),
         );
         self.nets.push(net.clone());
         Ok(WebTransport { net })
