@@ -77,6 +77,17 @@ enum Delivery {
     Split,
 }
 
+/// What follows an attempt: the batch settled, or another attempt, now or after a wait.
+enum Next {
+    Settled(Delivery),
+    /// Again now (the other address owes no wait).
+    AtOnce,
+    /// Again once the network is back.
+    Online,
+    /// Again after the back-off delay.
+    After(Duration),
+}
+
 pub struct Shipper<T, Tm, C> {
     transport: T,
     timer: Tm,
@@ -199,17 +210,34 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
     /// written (logtail's semantics); a flush, shutdown and handed-off batches go at once.
     async fn run_until_stopped(&mut self) -> Result<(), Stopped> {
         let takes_from_queue = self.spool_settled.is_none();
+        // Set when the entries queued wait for `flush_delay`: the loop's next wait sleeps.
+        let mut not_due_for = None;
         loop {
-            if let Some(batch) = self.next_batch.take() {
-                self.deliver_with_splits(batch).await?;
-                continue;
+            let sleeping = not_due_for.is_some();
+            if !sleeping {
+                if let Some(batch) = self.next_batch.take() {
+                    self.deliver_with_splits(batch).await?;
+                    continue;
+                }
             }
+            // One wait serves both: for something to do, and for a batch to become due.
+            let pause = match not_due_for.take() {
+                Some(wait) => Either::Left(self.timer.sleep(wait)),
+                None => Either::Right(std::future::pending::<()>()),
+            };
             let (intake, handoff) = (&mut self.intake, &self.handoff);
             intake
-                .wait(std::future::pending::<()>(), |s| {
-                    (takes_from_queue && s.queue.has_records()) || !handoff.is_empty()
+                .wait(pause, |s| {
+                    !handoff.is_empty()
+                        || match sleeping {
+                            true => s.queue.is_urgent(),
+                            false => takes_from_queue && s.queue.has_records(),
+                        }
                 })
                 .await?;
+            if sleeping {
+                continue;
+            }
             if let Some(batch) = self.handoff.pop() {
                 let spooled_id = self.spool_settled.as_ref().map(|_| batch.id.clone());
                 self.deliver_with_splits(batch).await?;
@@ -222,11 +250,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                 continue;
             }
             if let Some(wait) = self.until_due() {
-                let (intake, handoff) = (&mut self.intake, &self.handoff);
-                let delay = self.timer.sleep(wait);
-                intake
-                    .wait(delay, |s| s.queue.is_urgent() || !handoff.is_empty())
-                    .await?;
+                not_due_for = Some(wait);
                 continue;
             }
             let batch = self
@@ -334,86 +358,107 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                 &self.intake.shared.queue.counters.bytes_on_wire,
                 wire.len() as u64,
             );
-            let send = pin!(self.transport.send(request));
-            let timeout = pin!(self.timer.sleep(self.settings.request_timeout));
-            let outcome: Result<Response, TransportError> =
+            let outcome = {
+                let send = pin!(self.transport.send(request));
+                let timeout = pin!(self.timer.sleep(self.settings.request_timeout));
                 match self.intake.wait(select(send, timeout), |_| false).await? {
-                    Some(Either::Left((outcome, _))) => outcome,
-                    _ => Err(TransportError {
-                        // As u64: printing a u128 costs the browser's wasm 1.3 KB of code.
-                        message: format!(
-                            "no response within {} ms",
-                            self.settings.request_timeout.as_millis() as u64
-                        ),
-                    }),
+                    Some(Either::Left((outcome, _))) => Some(outcome),
+                    _ => None,
+                }
+            };
+            // One wait serves both the network's return and the back-off.
+            let pause = match self.after_attempt(batch, target, outcome, &mut backoff) {
+                Next::Settled(delivery) => return Ok(delivery),
+                Next::AtOnce => continue,
+                Next::Online => Either::Left(self.transport.until_online()),
+                Next::After(delay) => Either::Right(self.timer.sleep(delay)),
+            };
+            self.intake.wait(pause, |_| false).await?;
+        }
+    }
+
+    /// Decides, synchronously, what follows an attempt at `target` (`None`: no response within
+    /// `request_timeout`): counts, reports and settles as the outcome says.
+    fn after_attempt(
+        &mut self,
+        batch: &Batch,
+        target: Target,
+        outcome: Option<Result<Response, TransportError>>,
+        backoff: &mut Backoff,
+    ) -> Next {
+        let outcome = outcome.unwrap_or_else(|| {
+            Err(TransportError {
+                // As u64: printing a u128 costs the browser's wasm 1.3 KB of code.
+                message: format!(
+                    "no response within {} ms",
+                    self.settings.request_timeout.as_millis() as u64
+                ),
+            })
+        });
+        if outcome.is_err() && !self.transport.is_online() {
+            // Offline is no failure of the server's: no retry is counted, the back-off and
+            // the failover state stay as they were, and the batch goes once it is back.
+            (self.intake.shared)
+                .report_error("offline", "offline: uploads wait for the network".into());
+            return Next::Online;
+        }
+        let now = self.clock.unix_nanos();
+        let verdict = retry::verdict(&outcome, now, backoff, &mut self.rng);
+        let was_on_backup = self.failover.on_backup();
+        let at_once = self
+            .failover
+            .record(target, matches!(verdict, Verdict::Retry(_)), now);
+        self.intake
+            .shared
+            .set_using_backup(self.failover.on_backup());
+        if self.failover.on_backup() && !was_on_backup {
+            self.intake.shared.report_error(
+                "failover",
+                "the primary failed repeatedly: uploading to backup_url until it answers again"
+                    .to_owned(),
+            );
+        }
+        match verdict {
+            Verdict::Delivered => {
+                self.settle(batch, true);
+                Next::Settled(Delivery::Done)
+            }
+            Verdict::Split => Next::Settled(Delivery::Split),
+            Verdict::Reject => {
+                let response = outcome.unwrap_or_default();
+                let prefix =
+                    &response.body_prefix[..response.body_prefix.len().min(ERROR_BODY_PREFIX)];
+                self.reject(batch, response.status, prefix);
+                Next::Settled(Delivery::Done)
+            }
+            Verdict::Redirect => {
+                let key = match (target, &self.backup_url) {
+                    (Target::Backup, Some(_)) => "backup_url",
+                    _ => "base_url",
                 };
-            if outcome.is_err() && !self.transport.is_online() {
-                // Offline is no failure of the server's: no retry is counted, the back-off and
-                // the failover state stay as they were, and the batch goes once it is back.
-                let waiting = self.transport.until_online();
-                (self.intake.shared)
-                    .report_error("offline", "offline: uploads wait for the network".into());
-                self.intake.wait(waiting, |_| false).await?;
-                continue;
+                let response = outcome.unwrap_or_default();
+                let message = retry::redirect_message(key, &response, batch.entries());
+                self.intake.shared.report_error("redirect", message);
+                self.settle(batch, false);
+                Next::Settled(Delivery::Done)
             }
-            let now = self.clock.unix_nanos();
-            let verdict = retry::verdict(&outcome, now, &mut backoff, &mut self.rng);
-            let was_on_backup = self.failover.on_backup();
-            let at_once = self
-                .failover
-                .record(target, matches!(verdict, Verdict::Retry(_)), now);
-            self.intake
-                .shared
-                .set_using_backup(self.failover.on_backup());
-            if self.failover.on_backup() && !was_on_backup {
+            Verdict::Retry(delay) => {
+                Counters::add(&self.intake.shared.queue.counters.retries, 1);
+                let (kind, problem) = match &outcome {
+                    Ok(response) => (
+                        format!("status {}", response.status),
+                        format!("status {}", response.status),
+                    ),
+                    Err(err) => ("transport".to_owned(), err.message.clone()),
+                };
                 self.intake.shared.report_error(
-                    "failover",
-                    "the primary failed repeatedly: uploading to backup_url until it answers again"
-                        .to_owned(),
+                    &kind,
+                    format!("upload attempt failed, will retry: {problem}"),
                 );
-            }
-            match verdict {
-                Verdict::Delivered => {
-                    self.settle(batch, true);
-                    return Ok(Delivery::Done);
-                }
-                Verdict::Split => return Ok(Delivery::Split),
-                Verdict::Reject => {
-                    let response = outcome.unwrap_or_default();
-                    let prefix =
-                        &response.body_prefix[..response.body_prefix.len().min(ERROR_BODY_PREFIX)];
-                    self.reject(batch, response.status, prefix);
-                    return Ok(Delivery::Done);
-                }
-                Verdict::Redirect => {
-                    let key = match (target, &self.backup_url) {
-                        (Target::Backup, Some(_)) => "backup_url",
-                        _ => "base_url",
-                    };
-                    let response = outcome.unwrap_or_default();
-                    let message = retry::redirect_message(key, &response, batch.entries());
-                    self.intake.shared.report_error("redirect", message);
-                    self.settle(batch, false);
-                    return Ok(Delivery::Done);
-                }
-                Verdict::Retry(delay) => {
-                    Counters::add(&self.intake.shared.queue.counters.retries, 1);
-                    let (kind, problem) = match &outcome {
-                        Ok(response) => (
-                            format!("status {}", response.status),
-                            format!("status {}", response.status),
-                        ),
-                        Err(err) => ("transport".to_owned(), err.message.clone()),
-                    };
-                    self.intake.shared.report_error(
-                        &kind,
-                        format!("upload attempt failed, will retry: {problem}"),
-                    );
-                    if at_once {
-                        // Moving between primary and backup: the other address owes no wait.
-                        continue;
-                    }
-                    self.intake.wait(self.timer.sleep(delay), |_| false).await?;
+                match at_once {
+                    // Moving between primary and backup: the other address owes no wait.
+                    true => Next::AtOnce,
+                    false => Next::After(delay),
                 }
             }
         }
