@@ -277,10 +277,94 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
         (!left.is_zero()).then_some(left)
     }
 
+    /// Delivers a batch, and the halves of any the server finds too large.
     async fn deliver_with_splits(&mut self, batch: Batch) -> Result<(), Stopped> {
         let mut pending = vec![batch];
         while let Some(mut batch) = pending.pop() {
-            if let Delivery::Split = self.deliver(&mut batch).await? {
+            // Sends the batch until it is delivered, rejected, or must be split: compresses it,
+            // then attempts until settled. (Here, not in async fns of their own: in the browser's
+            // wasm each nested future costs code.)
+            let delivery = {
+                let batch = &mut batch;
+                let body = batch.body();
+                let compressed = match self.codec_for(body) {
+                    Some(codec) => {
+                        let compressing = self.transport.compress(codec, body);
+                        // Meanwhile, where that runs on another thread, the next batch is built
+                        // if one is due already: a queue that fills faster than batches go.
+                        if self.transport.compresses_in_background()
+                            && self.next_batch.is_none()
+                            && self.spool_settled.is_none()
+                            && self.intake.shared.queue.has_records()
+                            && self.until_due().is_none()
+                        {
+                            let id = self.ids.next_id();
+                            let max = self.settings.max_batch_bytes;
+                            self.next_batch = Some(self.intake.build_batch(id, max));
+                        }
+                        // Compression is used only when it saves more than 64 bytes.
+                        (compressing.await)
+                            .filter(|c| c.len() + COMPRESS_MIN_SAVING < body.len())
+                            .map(|c| (c, codec))
+                    }
+                    None => None,
+                };
+                let (wire, content_encoding) = match &compressed {
+                    Some((compressed, codec)) => (&compressed[..], Some(codec.content_encoding())),
+                    None => (body, None),
+                };
+                // What this batch holds besides its body, counted against `buffer_bytes` while
+                // it is in flight: its compressed form, and the copy the runtime's HTTP client
+                // takes of what goes on the wire (once per batch: every attempt shares it).
+                let in_flight = compressed.as_ref().map_or(0, |(c, _)| c.len()) + wire.len();
+                let queue = &self.intake.shared.queue;
+                queue.hold(in_flight);
+                let orig_content_length = content_encoding.map(|_| batch.len());
+                let mut backoff =
+                    Backoff::new(self.settings.retry_initial, self.settings.retry_max);
+                let delivery = loop {
+                    let target = self.failover.target(self.clock.unix_nanos());
+                    let url = match (target, &self.backup_url) {
+                        (Target::Backup, Some(backup_url)) => backup_url,
+                        _ => &self.settings.url,
+                    };
+                    let request = Request {
+                        url: url.expose(),
+                        body: wire,
+                        content_encoding,
+                        orig_content_length,
+                        batch_id: &batch.id,
+                        headers: &self.settings.headers,
+                    };
+                    Counters::add(
+                        &self.intake.shared.queue.counters.bytes_on_wire,
+                        wire.len() as u64,
+                    );
+                    let outcome = {
+                        let send = pin!(self.transport.send(request));
+                        let timeout = pin!(self.timer.sleep(self.settings.request_timeout));
+                        match self.intake.wait(select(send, timeout), |_| false).await {
+                            Ok(Some(Either::Left((outcome, _)))) => Some(outcome),
+                            Ok(_) => None,
+                            Err(stopped) => break Err(stopped),
+                        }
+                    };
+                    // One wait serves both the network's return and the back-off.
+                    let pause = match self.after_attempt(batch, target, outcome, &mut backoff) {
+                        Next::Settled(delivery) => break Ok(delivery),
+                        Next::AtOnce => continue,
+                        Next::Online => Either::Left(self.transport.until_online()),
+                        Next::After(delay) => Either::Right(self.timer.sleep(delay)),
+                    };
+                    if let Err(stopped) = self.intake.wait(pause, |_| false).await {
+                        break Err(stopped);
+                    }
+                };
+                self.transport.release_body();
+                self.intake.shared.queue.unhold(in_flight);
+                delivery
+            };
+            if let Delivery::Split = delivery? {
                 match batch.split(&mut self.ids) {
                     Some((left, right)) => pending.extend([right, left]),
                     None => self.reject(&batch, 413, b"entry too large for the server"),
@@ -288,93 +372,6 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             }
         }
         Ok(())
-    }
-
-    /// Sends one batch until it is delivered, rejected, or must be split.
-    async fn deliver(&mut self, batch: &mut Batch) -> Result<Delivery, Stopped> {
-        let body = batch.body();
-        let compressed = match self.codec_for(body) {
-            Some(codec) => {
-                let compressing = self.transport.compress(codec, body);
-                // Meanwhile, where that runs on another thread, the next batch is built if one
-                // is due already: a queue that fills faster than batches go.
-                if self.transport.compresses_in_background()
-                    && self.next_batch.is_none()
-                    && self.spool_settled.is_none()
-                    && self.intake.shared.queue.has_records()
-                    && self.until_due().is_none()
-                {
-                    let id = self.ids.next_id();
-                    let max = self.settings.max_batch_bytes;
-                    self.next_batch = Some(self.intake.build_batch(id, max));
-                }
-                // Compression is used only when it saves more than 64 bytes.
-                (compressing.await)
-                    .filter(|c| c.len() + COMPRESS_MIN_SAVING < body.len())
-                    .map(|c| (c, codec))
-            }
-            None => None,
-        };
-        let (wire, content_encoding) = match &compressed {
-            Some((compressed, codec)) => (&compressed[..], Some(codec.content_encoding())),
-            None => (body, None),
-        };
-        // What this batch holds besides its body, counted against `buffer_bytes` while it is in
-        // flight: its compressed form, and the copy the runtime's HTTP client takes of what goes
-        // on the wire (once per batch: every attempt shares it).
-        let in_flight = compressed.as_ref().map_or(0, |(c, _)| c.len()) + wire.len();
-        let queue = &self.intake.shared.queue;
-        queue.hold(in_flight);
-        let delivery = self.send_until_settled(batch, wire, content_encoding).await;
-        self.transport.release_body();
-        self.intake.shared.queue.unhold(in_flight);
-        delivery
-    }
-
-    /// Sends one batch's wire body until it is delivered, rejected, or must be split.
-    async fn send_until_settled(
-        &mut self,
-        batch: &Batch,
-        wire: &[u8],
-        content_encoding: Option<&'static str>,
-    ) -> Result<Delivery, Stopped> {
-        let orig_content_length = content_encoding.map(|_| batch.len());
-        let mut backoff = Backoff::new(self.settings.retry_initial, self.settings.retry_max);
-        loop {
-            let target = self.failover.target(self.clock.unix_nanos());
-            let url = match (target, &self.backup_url) {
-                (Target::Backup, Some(backup_url)) => backup_url,
-                _ => &self.settings.url,
-            };
-            let request = Request {
-                url: url.expose(),
-                body: wire,
-                content_encoding,
-                orig_content_length,
-                batch_id: &batch.id,
-                headers: &self.settings.headers,
-            };
-            Counters::add(
-                &self.intake.shared.queue.counters.bytes_on_wire,
-                wire.len() as u64,
-            );
-            let outcome = {
-                let send = pin!(self.transport.send(request));
-                let timeout = pin!(self.timer.sleep(self.settings.request_timeout));
-                match self.intake.wait(select(send, timeout), |_| false).await? {
-                    Some(Either::Left((outcome, _))) => Some(outcome),
-                    _ => None,
-                }
-            };
-            // One wait serves both the network's return and the back-off.
-            let pause = match self.after_attempt(batch, target, outcome, &mut backoff) {
-                Next::Settled(delivery) => return Ok(delivery),
-                Next::AtOnce => continue,
-                Next::Online => Either::Left(self.transport.until_online()),
-                Next::After(delay) => Either::Right(self.timer.sleep(delay)),
-            };
-            self.intake.wait(pause, |_| false).await?;
-        }
     }
 
     /// Decides, synchronously, what follows an attempt at `target` (`None`: no response within
@@ -424,35 +421,35 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                 Next::Settled(Delivery::Done)
             }
             Verdict::Split => Next::Settled(Delivery::Split),
-            Verdict::Reject => {
+            Verdict::Reject | Verdict::Redirect => {
                 let response = outcome.unwrap_or_default();
-                let prefix =
-                    &response.body_prefix[..response.body_prefix.len().min(ERROR_BODY_PREFIX)];
-                self.reject(batch, response.status, prefix);
-                Next::Settled(Delivery::Done)
-            }
-            Verdict::Redirect => {
-                let key = match (target, &self.backup_url) {
-                    (Target::Backup, Some(_)) => "backup_url",
-                    _ => "base_url",
-                };
-                let response = outcome.unwrap_or_default();
-                let message = retry::redirect_message(key, &response, batch.entries());
-                self.intake.shared.report_error("redirect", message);
-                self.settle(batch, false);
+                if let Verdict::Reject = verdict {
+                    let prefix =
+                        &response.body_prefix[..response.body_prefix.len().min(ERROR_BODY_PREFIX)];
+                    self.reject(batch, response.status, prefix);
+                } else {
+                    let key = match (target, &self.backup_url) {
+                        (Target::Backup, Some(_)) => "backup_url",
+                        _ => "base_url",
+                    };
+                    let message = retry::redirect_message(key, &response, batch.entries());
+                    self.intake.shared.report_error("redirect", message);
+                    self.settle(batch, false);
+                }
                 Next::Settled(Delivery::Done)
             }
             Verdict::Retry(delay) => {
                 Counters::add(&self.intake.shared.queue.counters.retries, 1);
+                let status;
                 let (kind, problem) = match &outcome {
-                    Ok(response) => (
-                        format!("status {}", response.status),
-                        format!("status {}", response.status),
-                    ),
-                    Err(err) => ("transport".to_owned(), err.message.clone()),
+                    Ok(response) => {
+                        status = format!("status {}", response.status);
+                        (status.as_str(), status.as_str())
+                    }
+                    Err(err) => ("transport", err.message.as_str()),
                 };
                 self.intake.shared.report_error(
-                    &kind,
+                    kind,
                     format!("upload attempt failed, will retry: {problem}"),
                 );
                 match at_once {
