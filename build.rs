@@ -256,24 +256,33 @@ mod config_code {
         redacted_debug(&mut out, "Destination", &per_destination);
 
         out.push_str("impl Destination {\n    /// The configuration of this destination alone: its keys over `defaults`.\n");
-        out.push_str("    pub fn over(&self, defaults: &Config) -> Config {\n        let d = defaults.clone();\n        Config {\n");
-        for key in &per_destination {
-            let combine = if optional(key) { "or" } else { "unwrap_or" };
+        // Field by field, each value cloned once: not `defaults.clone()` (which would clone its
+        // `destinations` too, only to drop them), so that the browser's wasm has no
+        // `Config::clone` (`destination_configs` goes through here as well).
+        out.push_str("    pub fn over(&self, defaults: &Config) -> Config {\n        let d = defaults;\n        Config {\n");
+        for key in config_keys
+            .iter()
+            .filter(|k| !matches!(k.kind, Kind::Destinations))
+        {
             let copy = matches!(
                 key.kind,
                 Kind::Flag | Kind::Count | Kind::Size | Kind::Level | Kind::Choice(_)
             );
-            let clone = if copy { "" } else { ".clone()" };
-            writeln!(
-                out,
-                "            {0}: self.{0}{clone}.{combine}(d.{0}),",
-                key.name
-            )
-            .unwrap();
+            let value = match (key.per_destination, copy, optional(key)) {
+                (false, true, _) => format!("d.{}", key.name),
+                (false, false, _) => format!("d.{}.clone()", key.name),
+                (true, true, true) => format!("self.{0}.or(d.{0})", key.name),
+                (true, true, false) => format!("self.{0}.unwrap_or(d.{0})", key.name),
+                (true, false, true) => {
+                    format!("self.{0}.as_ref().or(d.{0}.as_ref()).cloned()", key.name)
+                }
+                (true, false, false) => {
+                    format!("self.{0}.as_ref().unwrap_or(&d.{0}).clone()", key.name)
+                }
+            };
+            writeln!(out, "            {}: {value},", key.name).unwrap();
         }
-        out.push_str(
-            "            destinations: Vec::new(),\n            ..d\n        }\n    }\n}\n\n",
-        );
+        out.push_str("            destinations: Vec::new(),\n        }\n    }\n}\n\n");
 
         for key in KEYS.iter().filter(|k| matches!(k.kind, Kind::Size)) {
             let default = match key.default {

@@ -210,10 +210,8 @@ impl Config {
     /// or the top level alone when there are none.
     pub fn destination_configs(&self) -> Vec<Config> {
         if self.destinations.is_empty() {
-            return vec![Config {
-                destinations: Vec::new(),
-                ..self.clone()
-            }];
+            // A copy of the top level (through `over`: the browser's wasm has no `Config::clone`).
+            return vec![Destination::default().over(self)];
         }
         self.destinations.iter().map(|d| d.over(self)).collect()
     }
