@@ -276,6 +276,13 @@ mod config_code {
                 (true, false, true) => {
                     format!("self.{0}.as_ref().or(d.{0}.as_ref()).cloned()", key.name)
                 }
+                // Headers are copied by insertion (see `copy_headers`).
+                (true, false, false) if matches!(key.kind, Kind::Headers) => {
+                    format!(
+                        "copy_headers(self.{0}.as_ref().unwrap_or(&d.{0}))",
+                        key.name
+                    )
+                }
                 (true, false, false) => {
                     format!("self.{0}.as_ref().unwrap_or(&d.{0}).clone()", key.name)
                 }

@@ -144,6 +144,16 @@ fn check_base_url(base: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A copy of `headers`, built by insertion: the browser's wasm inserts headers anyway (reading
+/// the options), and has no other use for `BTreeMap`'s own `clone` (some 450 bytes).
+fn copy_headers(headers: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut copy = BTreeMap::new();
+    for (name, value) in headers {
+        copy.insert(name.clone(), value.clone());
+    }
+    copy
+}
+
 impl Config {
     /// Parses and validates JSON; an unknown or ill-typed key gives an error naming it.
     pub fn from_json(json: &str) -> Result<Config, ConfigError> {
