@@ -39,6 +39,13 @@ export function fillRandom(bytes) {
   g.crypto.getRandomValues(bytes);
 }
 
+// --- bytes --------------------------------------------------------------------------------------
+
+/** Copies the Uint8Array `from` into `to`, a view of wasm memory as long. */
+export function copyBytes(from, to) {
+  to.set(from);
+}
+
 // --- network --------------------------------------------------------------------------------------
 
 const hasKeepalive = typeof Request === "function" && "keepalive" in Request.prototype;

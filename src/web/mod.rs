@@ -249,10 +249,10 @@ impl Logger {
             return Err(error("write() takes a string or a Uint8Array"));
         };
         let Ok(mut scratch) = self.inner.scratch.try_borrow_mut() else {
-            return self.inner.write(&bytes.to_vec());
+            return self.inner.write(&runtime::bytes_of(bytes));
         };
         scratch.resize(bytes.length() as usize, 0);
-        bytes.copy_to(&mut scratch);
+        runtime::copy_bytes(bytes, &mut scratch);
         self.inner.write(&scratch)
     }
 

@@ -49,6 +49,16 @@ extern "C" {
     fn fill_random(bytes: &mut [u8]) -> Result<(), JsValue>;
     #[wasm_bindgen(js_name = failure)]
     fn js_message(err: &JsValue) -> String;
+    #[wasm_bindgen(js_name = copyBytes)]
+    pub(super) fn copy_bytes(from: &Uint8Array, to: &mut [u8]);
+}
+
+/// The bytes of `array`. (Not `Uint8Array::to_vec`, nor `copy_to`: they assert that the lengths
+/// match, and that assertion's message brings `usize`'s `Debug` into the wasm.)
+pub(super) fn bytes_of(array: &Uint8Array) -> Vec<u8> {
+    let mut bytes = vec![0; array.length() as usize];
+    copy_bytes(array, &mut bytes);
+    bytes
 }
 
 /// Browsers allow this many bytes of keepalive bodies in flight per page.
@@ -154,7 +164,7 @@ async fn response(attempt: Promise) -> Result<Response, TransportError> {
     let body_prefix = parts
         .get(2)
         .dyn_into::<Uint8Array>()
-        .map(|prefix| prefix.to_vec())
+        .map(|prefix| bytes_of(&prefix))
         .unwrap_or_default();
     Ok(Response {
         status,
@@ -204,7 +214,7 @@ impl Transport for WebTransport {
             .flatten();
         async move {
             let compressed = JsFuture::from(started?).await.ok()?;
-            Some(compressed.dyn_into::<Uint8Array>().ok()?.to_vec())
+            Some(bytes_of(&compressed.dyn_into::<Uint8Array>().ok()?))
         }
     }
 

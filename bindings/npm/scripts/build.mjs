@@ -66,8 +66,10 @@ const GOAL_GZIP = 20000;
  * with `Destination::over` (build.rs) cloning field by field and `destination_configs` copying
  * the top level through it: no `Config::clone` (nor of its `destinations`) in the wasm; 60700
  * (60635) with wasm-opt `--converge`; 60450 (60399) with `over` copying the headers by insertion
- * (`copy_headers`: no `BTreeMap::clone`). */
-export const CEILING_GZIP = 60450;
+ * (`copy_headers`: no `BTreeMap::clone`); 60250 (60189) with a Uint8Array's bytes copied by
+ * glue.js's `copyBytes`, not js-sys's `to_vec`/`copy_to` (their length assertion formats `usize`
+ * with `Debug`). */
+export const CEILING_GZIP = 60250;
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repo = resolve(pkg, "../..");
