@@ -244,10 +244,15 @@ impl Transport for WebTransport {
 pub(super) struct WebTimer;
 
 /// setTimeout counts in signed 32-bit milliseconds: longer waits would fire at once.
-const MAX_TIMEOUT_MS: u128 = i32::MAX as u128;
+const MAX_TIMEOUT_MS: u64 = i32::MAX as u64;
 
 pub(super) fn sleep(duration: Duration) -> gloo_timers::future::TimeoutFuture {
-    gloo_timers::future::TimeoutFuture::new(duration.as_millis().min(MAX_TIMEOUT_MS) as u32)
+    // `Duration::as_millis` in u64, not u128: the seconds are capped before they are multiplied.
+    let millis = match duration.as_secs() {
+        secs if secs > MAX_TIMEOUT_MS => MAX_TIMEOUT_MS,
+        secs => secs * 1000 + u64::from(duration.subsec_millis()),
+    };
+    gloo_timers::future::TimeoutFuture::new(millis.min(MAX_TIMEOUT_MS) as u32)
 }
 
 impl Timer for WebTimer {
