@@ -24,8 +24,10 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
 const WASM_BINDGEN_VERSION = "0.2.130";
-/** Gzipped bytes of everything the package ships: issue 4's budget and goal. */
-export const BUDGET_GZIP = 60000;
+/** Gzipped bytes of everything the package ships: the budget and goal (issue 15; issue 4's budget
+ * was 60000). The build fails above CEILING_GZIP, not yet above the budget: SIZE.md says by how
+ * much the package is over it. */
+export const BUDGET_GZIP = 24000;
 const GOAL_GZIP = 20000;
 /** Regression guard: `npm run build` and `npm test` fail above this (lower it as the size drops;
  * raised from 92000 when batching by time since the first entry landed, issue 13; by 1500 from
