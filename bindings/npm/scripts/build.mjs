@@ -158,6 +158,31 @@ function shortName(n) {
 }
 
 /**
+ * Rewrites section `id` (`what`) of dist/logship_bg.wasm: `rewrite(wasm, at, count, out)` reads the
+ * section's `count` entries from offset `at`, pushes each (rewritten) onto `out`, and returns the
+ * offset after the last. Fails unless that is the section's end.
+ */
+function rewriteSection(id, what, rewrite) {
+  const wasmFile = join(dist, "logship_bg.wasm");
+  const wasm = readFileSync(wasmFile);
+  let start = 8;
+  while (start < wasm.length && wasm[start] !== id) {
+    const [size, body] = readLeb(wasm, start + 1);
+    start = body + size;
+  }
+  if (start >= wasm.length) throw new Error(`the wasm has no ${what} section`);
+  const [size, body] = readLeb(wasm, start + 1);
+  const end = body + size;
+  const [count, first] = readLeb(wasm, body);
+  const section = [...leb(count)];
+  if (rewrite(wasm, first, count, section) !== end) {
+    throw new Error(`the wasm's ${what} section did not parse to its end`);
+  }
+  const header = [id, ...leb(section.length)];
+  writeFileSync(wasmFile, Buffer.concat([wasm.subarray(0, start), Buffer.from(header), Buffer.from(section), wasm.subarray(end)]));
+}
+
+/**
  * wasm-bindgen names each import the wasm takes from its generated module `__wbg_<name>_<16 hex
  * digits>` (the hex digits hardly compress), in module "./logship_bg.js", once in the wasm's import
  * section and once as a key of the imports object in logship.js: both become short names (module
@@ -167,50 +192,38 @@ function shortName(n) {
  */
 function shortenImports() {
   const module = "./logship_bg.js";
-  const wasmFile = join(dist, "logship_bg.wasm");
-  const wasm = readFileSync(wasmFile);
-  let start = 8;
-  while (start < wasm.length && wasm[start] !== 2) {
-    const [size, body] = readLeb(wasm, start + 1);
-    start = body + size;
-  }
-  if (start >= wasm.length) throw new Error("the wasm has no import section");
-  const [size, body] = readLeb(wasm, start + 1);
-  const end = body + size;
-  let [count, at] = readLeb(wasm, body);
-  const name = () => {
-    const [length, from] = readLeb(wasm, at);
-    at = from + length;
-    return wasm.subarray(from, at).toString("utf8");
-  };
-  const limits = () => {
-    const flags = wasm[at++];
-    [, at] = readLeb(wasm, at);
-    if (flags & 1) [, at] = readLeb(wasm, at);
-  };
   const renamed = new Map();
-  const section = [...leb(count)];
-  while (count--) {
-    let [from, field] = [name(), name()];
-    const described = at;
-    const kind = wasm[at++];
-    if (kind === 0) [, at] = readLeb(wasm, at); // function: type index
-    else if (kind === 1) (at++, limits()); // table: element type, limits
-    else if (kind === 2) limits(); // memory
-    else if (kind === 3) at += 2; // global: value type, mutability
-    else throw new Error(`the wasm imports something of kind ${kind}`);
-    if (from === module) {
-      if (!renamed.has(field)) renamed.set(field, shortName(renamed.size));
-      [from, field] = ["a", renamed.get(field)];
-    } else if (from.endsWith("/src/web/glue.js")) {
-      from = "b"; // finishModule renames its key in logship.js
+  rewriteSection(2, "import", (wasm, at, count, section) => {
+    const name = () => {
+      const [length, from] = readLeb(wasm, at);
+      at = from + length;
+      return wasm.subarray(from, at).toString("utf8");
+    };
+    const limits = () => {
+      const flags = wasm[at++];
+      [, at] = readLeb(wasm, at);
+      if (flags & 1) [, at] = readLeb(wasm, at);
+    };
+    while (count--) {
+      let [from, field] = [name(), name()];
+      const described = at;
+      const kind = wasm[at++];
+      if (kind === 0) [, at] = readLeb(wasm, at); // function: type index
+      else if (kind === 1) (at++, limits()); // table: element type, limits
+      else if (kind === 2) limits(); // memory
+      else if (kind === 3) at += 2; // global: value type, mutability
+      else throw new Error(`the wasm imports something of kind ${kind}`);
+      if (from === module) {
+        if (!renamed.has(field)) renamed.set(field, shortName(renamed.size));
+        [from, field] = ["a", renamed.get(field)];
+      } else if (from.endsWith("/src/web/glue.js")) {
+        from = "b"; // finishModule renames its key in logship.js
+      }
+      for (const text of [from, field]) section.push(...leb(Buffer.byteLength(text)), ...Buffer.from(text));
+      section.push(...wasm.subarray(described, at));
     }
-    for (const text of [from, field]) section.push(...leb(Buffer.byteLength(text)), ...Buffer.from(text));
-    section.push(...wasm.subarray(described, at));
-  }
-  if (at !== end) throw new Error("the wasm's import section did not parse to its end");
-  const header = [2, ...leb(section.length)];
-  writeFileSync(wasmFile, Buffer.concat([wasm.subarray(0, start), Buffer.from(header), Buffer.from(section), wasm.subarray(end)]));
+    return at;
+  });
 
   const file = join(dist, "logship.js");
   let js = readFileSync(file, "utf8");
@@ -230,35 +243,23 @@ function shortenImports() {
  * `invoke1`, … Fails unless logship.js calls each once and each declaration file declares each once.
  */
 function shortenExports() {
-  const wasmFile = join(dist, "logship_bg.wasm");
-  const wasm = readFileSync(wasmFile);
-  let start = 8;
-  while (start < wasm.length && wasm[start] !== 7) {
-    const [size, body] = readLeb(wasm, start + 1);
-    start = body + size;
-  }
-  if (start >= wasm.length) throw new Error("the wasm has no export section");
-  const [size, body] = readLeb(wasm, start + 1);
-  const end = body + size;
-  let [count, at] = readLeb(wasm, body);
   const renamed = new Map();
-  const section = [...leb(count)];
-  while (count--) {
-    const [length, from] = readLeb(wasm, at);
-    at = from + length;
-    let name = wasm.subarray(from, at).toString("utf8");
-    const described = at;
-    at++; // kind
-    [, at] = readLeb(wasm, at); // index
-    if (/^wasm_bindgen__convert__closures_____invoke__h[0-9a-f]{16}$/.test(name)) {
-      renamed.set(name, `invoke${renamed.size}`);
-      name = renamed.get(name);
+  rewriteSection(7, "export", (wasm, at, count, section) => {
+    while (count--) {
+      const [length, from] = readLeb(wasm, at);
+      at = from + length;
+      let name = wasm.subarray(from, at).toString("utf8");
+      const described = at;
+      at++; // kind
+      [, at] = readLeb(wasm, at); // index
+      if (/^wasm_bindgen__convert__closures_____invoke__h[0-9a-f]{16}$/.test(name)) {
+        renamed.set(name, `invoke${renamed.size}`);
+        name = renamed.get(name);
+      }
+      section.push(...leb(Buffer.byteLength(name)), ...Buffer.from(name), ...wasm.subarray(described, at));
     }
-    section.push(...leb(Buffer.byteLength(name)), ...Buffer.from(name), ...wasm.subarray(described, at));
-  }
-  if (at !== end) throw new Error("the wasm's export section did not parse to its end");
-  const header = [7, ...leb(section.length)];
-  writeFileSync(wasmFile, Buffer.concat([wasm.subarray(0, start), Buffer.from(header), Buffer.from(section), wasm.subarray(end)]));
+    return at;
+  });
 
   // logship.js also names its wrapper of each after it: every occurrence is renamed.
   for (const [file, uses] of [
