@@ -210,34 +210,17 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
     /// written (logtail's semantics); a flush, shutdown and handed-off batches go at once.
     async fn run_until_stopped(&mut self) -> Result<(), Stopped> {
         let takes_from_queue = self.spool_settled.is_none();
-        // Set when the entries queued wait for `flush_delay`: the loop's next wait sleeps.
-        let mut not_due_for = None;
         loop {
-            let sleeping = not_due_for.is_some();
-            if !sleeping {
-                if let Some(batch) = self.next_batch.take() {
-                    self.deliver_with_splits(batch).await?;
-                    continue;
-                }
-            }
-            // One wait serves both: for something to do, and for a batch to become due.
-            let pause = match not_due_for.take() {
-                Some(wait) => Either::Left(self.timer.sleep(wait)),
-                None => Either::Right(std::future::pending::<()>()),
-            };
-            let (intake, handoff) = (&mut self.intake, &self.handoff);
-            intake
-                .wait(pause, |s| {
-                    !handoff.is_empty()
-                        || match sleeping {
-                            true => s.queue.is_urgent(),
-                            false => takes_from_queue && s.queue.has_records(),
-                        }
-                })
-                .await?;
-            if sleeping {
+            if let Some(batch) = self.next_batch.take() {
+                self.deliver_with_splits(batch).await?;
                 continue;
             }
+            let (intake, handoff) = (&mut self.intake, &self.handoff);
+            intake
+                .wait(std::future::pending::<()>(), |s| {
+                    (takes_from_queue && s.queue.has_records()) || !handoff.is_empty()
+                })
+                .await?;
             if let Some(batch) = self.handoff.pop() {
                 let spooled_id = self.spool_settled.as_ref().map(|_| batch.id.clone());
                 self.deliver_with_splits(batch).await?;
@@ -250,7 +233,11 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
                 continue;
             }
             if let Some(wait) = self.until_due() {
-                not_due_for = Some(wait);
+                let (intake, handoff) = (&mut self.intake, &self.handoff);
+                let delay = self.timer.sleep(wait);
+                intake
+                    .wait(delay, |s| s.queue.is_urgent() || !handoff.is_empty())
+                    .await?;
                 continue;
             }
             let batch = self
@@ -281,90 +268,7 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
     async fn deliver_with_splits(&mut self, batch: Batch) -> Result<(), Stopped> {
         let mut pending = vec![batch];
         while let Some(mut batch) = pending.pop() {
-            // Sends the batch until it is delivered, rejected, or must be split: compresses it,
-            // then attempts until settled. (Here, not in async fns of their own: in the browser's
-            // wasm each nested future costs code.)
-            let delivery = {
-                let batch = &mut batch;
-                let body = batch.body();
-                let compressed = match self.codec_for(body) {
-                    Some(codec) => {
-                        let compressing = self.transport.compress(codec, body);
-                        // Meanwhile, where that runs on another thread, the next batch is built
-                        // if one is due already: a queue that fills faster than batches go.
-                        if self.transport.compresses_in_background()
-                            && self.next_batch.is_none()
-                            && self.spool_settled.is_none()
-                            && self.intake.shared.queue.has_records()
-                            && self.until_due().is_none()
-                        {
-                            let id = self.ids.next_id();
-                            let max = self.settings.max_batch_bytes;
-                            self.next_batch = Some(self.intake.build_batch(id, max));
-                        }
-                        // Compression is used only when it saves more than 64 bytes.
-                        (compressing.await)
-                            .filter(|c| c.len() + COMPRESS_MIN_SAVING < body.len())
-                            .map(|c| (c, codec))
-                    }
-                    None => None,
-                };
-                let (wire, content_encoding) = match &compressed {
-                    Some((compressed, codec)) => (&compressed[..], Some(codec.content_encoding())),
-                    None => (body, None),
-                };
-                // What this batch holds besides its body, counted against `buffer_bytes` while
-                // it is in flight: its compressed form, and the copy the runtime's HTTP client
-                // takes of what goes on the wire (once per batch: every attempt shares it).
-                let in_flight = compressed.as_ref().map_or(0, |(c, _)| c.len()) + wire.len();
-                let queue = &self.intake.shared.queue;
-                queue.hold(in_flight);
-                let orig_content_length = content_encoding.map(|_| batch.len());
-                let mut backoff =
-                    Backoff::new(self.settings.retry_initial, self.settings.retry_max);
-                let delivery = loop {
-                    let target = self.failover.target(self.clock.unix_nanos());
-                    let url = match (target, &self.backup_url) {
-                        (Target::Backup, Some(backup_url)) => backup_url,
-                        _ => &self.settings.url,
-                    };
-                    let request = Request {
-                        url: url.expose(),
-                        body: wire,
-                        content_encoding,
-                        orig_content_length,
-                        batch_id: &batch.id,
-                        headers: &self.settings.headers,
-                    };
-                    Counters::add(
-                        &self.intake.shared.queue.counters.bytes_on_wire,
-                        wire.len() as u64,
-                    );
-                    let outcome = {
-                        let send = pin!(self.transport.send(request));
-                        let timeout = pin!(self.timer.sleep(self.settings.request_timeout));
-                        match self.intake.wait(select(send, timeout), |_| false).await {
-                            Ok(Some(Either::Left((outcome, _)))) => Some(outcome),
-                            Ok(_) => None,
-                            Err(stopped) => break Err(stopped),
-                        }
-                    };
-                    // One wait serves both the network's return and the back-off.
-                    let pause = match self.after_attempt(batch, target, outcome, &mut backoff) {
-                        Next::Settled(delivery) => break Ok(delivery),
-                        Next::AtOnce => continue,
-                        Next::Online => Either::Left(self.transport.until_online()),
-                        Next::After(delay) => Either::Right(self.timer.sleep(delay)),
-                    };
-                    if let Err(stopped) = self.intake.wait(pause, |_| false).await {
-                        break Err(stopped);
-                    }
-                };
-                self.transport.release_body();
-                self.intake.shared.queue.unhold(in_flight);
-                delivery
-            };
-            if let Delivery::Split = delivery? {
+            if let Delivery::Split = self.deliver(&mut batch).await? {
                 match batch.split(&mut self.ids) {
                     Some((left, right)) => pending.extend([right, left]),
                     None => self.reject(&batch, 413, b"entry too large for the server"),
@@ -372,6 +276,90 @@ impl<T: Transport, Tm: Timer, C: Clock> Shipper<T, Tm, C> {
             }
         }
         Ok(())
+    }
+
+    /// Sends one batch until it is delivered, rejected, or must be split: compresses it, counts
+    /// what it holds in flight, then attempts until `after_attempt` says it is settled.
+    async fn deliver(&mut self, batch: &mut Batch) -> Result<Delivery, Stopped> {
+        let body = batch.body();
+        let compressed = match self.codec_for(body) {
+            Some(codec) => {
+                let compressing = self.transport.compress(codec, body);
+                // Meanwhile, where that runs on another thread, the next batch is built if one
+                // is due already: a queue that fills faster than batches go.
+                if self.transport.compresses_in_background()
+                    && self.next_batch.is_none()
+                    && self.spool_settled.is_none()
+                    && self.intake.shared.queue.has_records()
+                    && self.until_due().is_none()
+                {
+                    let id = self.ids.next_id();
+                    let max = self.settings.max_batch_bytes;
+                    self.next_batch = Some(self.intake.build_batch(id, max));
+                }
+                // Compression is used only when it saves more than 64 bytes.
+                (compressing.await)
+                    .filter(|c| c.len() + COMPRESS_MIN_SAVING < body.len())
+                    .map(|c| (c, codec))
+            }
+            None => None,
+        };
+        let (wire, content_encoding) = match &compressed {
+            Some((compressed, codec)) => (&compressed[..], Some(codec.content_encoding())),
+            None => (body, None),
+        };
+        // What this batch holds besides its body, counted against `buffer_bytes` while it is in
+        // flight: its compressed form, and the copy the runtime's HTTP client takes of what goes
+        // on the wire (once per batch: every attempt shares it).
+        let in_flight = compressed.as_ref().map_or(0, |(c, _)| c.len()) + wire.len();
+        let queue = &self.intake.shared.queue;
+        queue.hold(in_flight);
+        let orig_content_length = content_encoding.map(|_| batch.len());
+        let mut backoff = Backoff::new(self.settings.retry_initial, self.settings.retry_max);
+        // Until settled; a stop still releases what the batch holds.
+        let delivery = loop {
+            let target = self.failover.target(self.clock.unix_nanos());
+            let url = match (target, &self.backup_url) {
+                (Target::Backup, Some(backup_url)) => backup_url,
+                _ => &self.settings.url,
+            };
+            let request = Request {
+                url: url.expose(),
+                body: wire,
+                content_encoding,
+                orig_content_length,
+                batch_id: &batch.id,
+                headers: &self.settings.headers,
+            };
+            Counters::add(
+                &self.intake.shared.queue.counters.bytes_on_wire,
+                wire.len() as u64,
+            );
+            // In a block of its own: an attempt that timed out is dropped (cancelled, natively)
+            // before any wait that follows.
+            let outcome = {
+                let send = pin!(self.transport.send(request));
+                let timeout = pin!(self.timer.sleep(self.settings.request_timeout));
+                match self.intake.wait(select(send, timeout), |_| false).await {
+                    Ok(Some(Either::Left((outcome, _)))) => Some(outcome),
+                    Ok(_) => None,
+                    Err(stopped) => break Err(stopped),
+                }
+            };
+            // One wait serves both the network's return and the back-off.
+            let pause = match self.after_attempt(batch, target, outcome, &mut backoff) {
+                Next::Settled(delivery) => break Ok(delivery),
+                Next::AtOnce => continue,
+                Next::Online => Either::Left(self.transport.until_online()),
+                Next::After(delay) => Either::Right(self.timer.sleep(delay)),
+            };
+            if let Err(stopped) = self.intake.wait(pause, |_| false).await {
+                break Err(stopped);
+            }
+        };
+        self.transport.release_body();
+        self.intake.shared.queue.unhold(in_flight);
+        delivery
     }
 
     /// Decides, synchronously, what follows an attempt at `target` (`None`: no response within

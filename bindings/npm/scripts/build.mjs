@@ -70,8 +70,11 @@ const GOAL_GZIP = 20000;
  * (60635) with wasm-opt `--converge`; 60450 (60399) with `over` copying the headers by insertion
  * (`copy_headers`: no `BTreeMap::clone`); 60250 (60189) with a Uint8Array's bytes copied by
  * glue.js's `copyBytes`, not js-sys's `to_vec`/`copy_to` (their length assertion formats `usize`
- * with `Debug`); 60230 (60167) with the browser's timers counting milliseconds in u64. */
-export const CEILING_GZIP = 60230;
+ * with `Debug`); 60230 (60167) with the browser's timers counting milliseconds in u64. Raised to
+ * 60500 (60457) in review, +290: the upload loop's two waits and a batch's delivery back in
+ * functions of their own, which read as the protocol does (the decision after an attempt stays
+ * one plain method). */
+export const CEILING_GZIP = 60500;
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repo = resolve(pkg, "../..");
