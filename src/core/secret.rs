@@ -38,14 +38,11 @@ impl fmt::Debug for Secret {
 
 /// `url` without its userinfo (`user:password@`): what an address may show.
 pub fn without_userinfo(url: &str) -> Cow<'_, str> {
-    let Some(scheme_end) = find(url.as_bytes(), b"://").map(|i| i + 3) else {
+    let Some((scheme_end, authority_end)) = authority_span(url) else {
         return Cow::Borrowed(url);
     };
     // `get`, not indexing: these are character boundaries, and the browser bundle would carry
     // the panic's formatting (some 3 KB) for each slice it cannot prove so.
-    let authority_end = (url.bytes().skip(scheme_end))
-        .position(|b| b"/?#".contains(&b))
-        .map_or(url.len(), |i| scheme_end + i);
     let authority = url
         .as_bytes()
         .get(scheme_end..authority_end)
@@ -59,16 +56,20 @@ pub fn without_userinfo(url: &str) -> Cow<'_, str> {
     }
 }
 
+/// Where `url`'s authority starts (after `://`) and ends (at `/`, `?`, `#` or the end).
+fn authority_span(url: &str) -> Option<(usize, usize)> {
+    let start = find(url.as_bytes(), b"://")? + 3;
+    let end = (url.bytes().skip(start))
+        .position(|b| b"/?#".contains(&b))
+        .map_or(url.len(), |i| start + i);
+    Some((start, end))
+}
+
 /// The secret part of `url`'s userinfo: the password of `user:password`, or the whole of a
 /// userinfo without one (`https://token@host`).
 fn userinfo_secret(url: &str) -> Option<&str> {
-    let rest = url.get(find(url.as_bytes(), b"://")? + 3..)?;
-    let authority = rest.get(
-        ..rest
-            .bytes()
-            .position(|b| b"/?#".contains(&b))
-            .unwrap_or(rest.len()),
-    )?;
+    let (start, end) = authority_span(url)?;
+    let authority = url.get(start..end)?;
     let userinfo = authority.get(..authority.bytes().rposition(|b| b == b'@')?)?;
     match userinfo.bytes().position(|b| b == b':') {
         Some(colon) => userinfo.get(colon + 1..),
